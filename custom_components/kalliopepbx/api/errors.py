@@ -1,0 +1,78 @@
+"""The one exception hierarchy the KalliopePBX client raises."""
+
+from __future__ import annotations
+
+
+class KalliopeError(Exception):
+    """Base class: nothing else escapes the client."""
+
+
+class KalliopeConnectionError(KalliopeError):
+    """The PBX could not be reached: timeout, refused, DNS, TLS, reset."""
+
+
+class KalliopeAuthError(KalliopeError):
+    """The PBX refused the credentials (HTTP 401/403)."""
+
+
+class KalliopeClockSkewError(KalliopeAuthError):
+    """A 4.x PBX refused the request and its clock is more than 5 minutes off ours.
+
+    4.x rejects any request whose `Created` timestamp is off by more than five
+    minutes, so a wrong clock looks exactly like a wrong password; the `Date`
+    header of the refusal tells the two apart.
+    """
+
+    def __init__(self, skew_seconds: float) -> None:
+        """Keep the measured skew (PBX clock minus ours) for the user."""
+        super().__init__(f"PBX clock differs from ours by {skew_seconds:+.0f} s")
+        self.skew_seconds = skew_seconds
+
+
+class KalliopeLicenseError(KalliopeError):
+    """The PBX answered `request_not_allowed`: its licence is missing or invalid.
+
+    Codes from the reference: 1 licence missing, 2 expired, 3 disabled.
+    """
+
+    def __init__(self, code: int, message: str, endpoint: str) -> None:
+        """Keep the licence code and the endpoint that was refused."""
+        super().__init__(f"{endpoint}: request not allowed ({code}: {message})")
+        self.code = code
+        self.message = message
+        self.endpoint = endpoint
+
+
+class KalliopeApiError(KalliopeError):
+    """The PBX answered with a non-zero error code."""
+
+    def __init__(self, code: int, message: str, endpoint: str) -> None:
+        """Keep the PBX's own code and message and the endpoint."""
+        super().__init__(f"{endpoint}: error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.endpoint = endpoint
+
+
+class KalliopeNotSupportedError(KalliopeError):
+    """The PBX has no such endpoint (HTTP 404): its firmware lacks the feature."""
+
+    def __init__(self, endpoint: str) -> None:
+        """Keep the endpoint the firmware does not offer."""
+        super().__init__(f"{endpoint}: not supported by this PBX (HTTP 404)")
+        self.endpoint = endpoint
+
+
+class KalliopeResponseError(KalliopeError):
+    """The answer was unusable: not XML, truncated, wrong shape, HTTP 5xx."""
+
+    def __init__(self, endpoint: str, reason: str, status: int | None = None) -> None:
+        """Name the endpoint so the log says where it went wrong."""
+        super().__init__(f"{endpoint}: {reason}")
+        self.endpoint = endpoint
+        self.reason = reason
+        self.status = status
+
+
+class KalliopeInputError(KalliopeError, ValueError):
+    """A request was refused before sending: its input is invalid."""
