@@ -15,6 +15,7 @@ from .client import KalliopeClient
 from .errors import (
     KalliopeApiError,
     KalliopeAuthError,
+    KalliopeCertificateError,
     KalliopeClockSkewError,
     KalliopeConnectionError,
     KalliopeError,
@@ -85,6 +86,7 @@ __all__ = [
     "GatewayType",
     "KalliopeApiError",
     "KalliopeAuthError",
+    "KalliopeCertificateError",
     "KalliopeClient",
     "KalliopeClockSkewError",
     "KalliopeConnectionError",

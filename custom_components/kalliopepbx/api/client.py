@@ -23,6 +23,7 @@ from .auth import (
 )
 from .errors import (
     KalliopeAuthError,
+    KalliopeCertificateError,
     KalliopeClockSkewError,
     KalliopeConnectionError,
     KalliopeError,
@@ -185,6 +186,10 @@ class KalliopeClient:
                 ) from err
             except aiohttp.ClientPayloadError as err:
                 raise KalliopeResponseError(endpoint, "answer is truncated") from err
+            except aiohttp.ClientConnectorCertificateError as err:
+                raise KalliopeCertificateError(
+                    f"{endpoint}: the PBX's certificate is not trusted"
+                ) from err
             except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as err:
                 raise KalliopeConnectionError(
                     f"{endpoint}: TLS failure ({err.__class__.__name__})"

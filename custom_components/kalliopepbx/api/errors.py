@@ -11,6 +11,10 @@ class KalliopeConnectionError(KalliopeError):
     """The PBX could not be reached: timeout, refused, DNS, TLS, reset."""
 
 
+class KalliopeCertificateError(KalliopeConnectionError):
+    """The PBX's TLS certificate is not trusted (self-signed, expired, wrong name)."""
+
+
 class KalliopeAuthError(KalliopeError):
     """The PBX refused the credentials (HTTP 401/403)."""
 

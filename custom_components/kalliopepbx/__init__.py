@@ -1,0 +1,190 @@
+"""The KalliopePBX integration."""
+
+from __future__ import annotations
+
+import asyncio
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_VERIFY_SSL,
+    Platform,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from .api import KalliopeClient, credentials_from_dict
+from .config_flow import AUTOMATIC_OPTIONS_RELOAD
+from .const import CONF_AUTH, CONF_PBX_ID, DOMAIN, MANUFACTURER, MODEL, REQUEST_TIMEOUT
+from .coordinator import (
+    KalliopeConfigEntry,
+    KalliopeRuntimeData,
+    RegistrationsCoordinator,
+    SystemCoordinator,
+    VoicemailCoordinator,
+    extension_filter_from_options,
+)
+from .entity import extension_name
+from .health import PbxHealth
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> bool:
+    """Connect to the PBX, fetch everything once, then set up the platforms."""
+    data = entry.data
+    client = KalliopeClient(
+        async_get_clientsession(hass, verify_ssl=data[CONF_VERIFY_SSL]),
+        data[CONF_HOST],
+        port=data.get(CONF_PORT),
+        use_ssl=data[CONF_SSL],
+        verify_ssl=data[CONF_VERIFY_SSL],
+        credentials=credentials_from_dict(data[CONF_AUTH]),
+        timeout=REQUEST_TIMEOUT,
+    )
+    health = PbxHealth(hass, entry.entry_id, entry.title)
+    pbx_id: str = data[CONF_PBX_ID]
+    system = SystemCoordinator(
+        hass,
+        entry,
+        client,
+        health,
+        pbx_id=pbx_id,
+        extension_filter=extension_filter_from_options(entry.options),
+    )
+    registrations = RegistrationsCoordinator(hass, entry, client, health)
+    voicemail = VoicemailCoordinator(hass, entry, client, health, system)
+
+    await system.async_config_entry_first_refresh()
+    if health.license_problem:
+        # Keep the entry (and the licence entities and repair issue) up while
+        # the licence refuses everything else.
+        await asyncio.gather(registrations.async_refresh(), voicemail.async_refresh())
+    else:
+        await asyncio.gather(
+            registrations.async_config_entry_first_refresh(),
+            voicemail.async_config_entry_first_refresh(),
+        )
+
+    device_registry = dr.async_get(hass)
+    firmware = system.data.firmware
+    pbx_device = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, pbx_id)},
+        name=entry.title,
+        manufacturer=MANUFACTURER,
+        model=MODEL,
+        sw_version=firmware.running_version if firmware else None,
+        configuration_url=str(client.base_url),
+    )
+    entry.runtime_data = KalliopeRuntimeData(
+        client=client,
+        health=health,
+        registrations=registrations,
+        voicemail=voicemail,
+        system=system,
+        pbx_device_id=pbx_device.id,
+        options=dict(entry.options),
+    )
+
+    @callback
+    def refresh_system_soon() -> None:
+        entry.async_create_background_task(
+            hass, system.async_request_refresh(), "kalliopepbx system refresh"
+        )
+
+    # A licence refusal that starts or ends changes what the system poll sees.
+    health.on_license_refusal_change = refresh_system_soon
+
+    @callback
+    def new_extensions_seen(extens: set[str]) -> None:
+        # A new phone registered: fetch the configuration now, not in 10 min.
+        if system.extensions_fetched and any(
+            exten not in system.known_extensions
+            and exten in system.extension_filter
+            and exten not in requested
+            for exten in extens
+        ):
+            requested.update(extens)
+            refresh_system_soon()
+
+    requested: set[str] = set()
+    registrations.on_new_extensions = new_extensions_seen
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    _async_sync_devices(hass, entry)
+    entry.async_on_unload(
+        system.async_add_listener(lambda: _async_sync_devices(hass, entry))
+    )
+    entry.async_on_unload(health.clear)
+    if not AUTOMATIC_OPTIONS_RELOAD:
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> bool:
+    """Unload the platforms; coordinators stop with the entry."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: KalliopeConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user delete an extension device the PBX no longer has."""
+    if entry.state is not ConfigEntryState.LOADED:
+        return False
+    runtime = entry.runtime_data
+    if device.id == runtime.pbx_device_id:
+        return False
+    pbx_id = runtime.system.pbx_id
+    current = {f"{pbx_id}_{exten}" for exten in runtime.extensions}
+    return not any(
+        domain == DOMAIN and identifier in current
+        for domain, identifier in device.identifiers
+    )
+
+
+@callback
+def _async_sync_devices(hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
+    """Drop devices of removed extensions, follow renames and firmware changes."""
+    runtime = entry.runtime_data
+    system = runtime.system
+    registry = dr.async_get(hass)
+    firmware = system.latest.firmware if system.latest else None
+    if firmware is not None:
+        pbx_device = registry.async_get(runtime.pbx_device_id)
+        if pbx_device and pbx_device.sw_version != firmware.running_version:
+            registry.async_update_device(
+                pbx_device.id, sw_version=firmware.running_version
+            )
+    if not system.extensions_fetched:
+        return
+    wanted = {f"{system.pbx_id}_{exten}": exten for exten in runtime.extensions}
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if device.id == runtime.pbx_device_id:
+            continue
+        exten = next(
+            (wanted[i] for d, i in device.identifiers if d == DOMAIN and i in wanted),
+            None,
+        )
+        if exten is None:
+            registry.async_update_device(
+                device.id, remove_config_entry_id=entry.entry_id
+            )
+            continue
+        name = extension_name(runtime, exten)
+        if device.name != name:
+            registry.async_update_device(device.id, name=name)
+
+
+async def _async_options_updated(
+    hass: HomeAssistant, entry: KalliopeConfigEntry
+) -> None:
+    """Reload on an options change (cores without automatic options reload)."""
+    runtime = entry.runtime_data
+    if entry.options != runtime.options:
+        hass.config_entries.async_schedule_reload(entry.entry_id)

@@ -1,0 +1,101 @@
+"""Buttons of a KalliopePBX: reload or restart the engine, apply or revert changes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import DOMAIN
+from .coordinator import KalliopeConfigEntry, KalliopeRuntimeData
+from .entity import KalliopeEntity, Source
+from .exceptions import async_call_pbx, async_require_admin
+
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class PbxButtonDescription(ButtonEntityDescription):
+    """A PBX command; `press_fn` answers whether the PBX did it."""
+
+    press_fn: Callable[[KalliopeRuntimeData], Awaitable[bool]]
+    changes_configuration: bool = False
+
+
+PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
+    PbxButtonDescription(
+        key="reload_pbx_engine",
+        translation_key="reload_pbx_engine",
+        press_fn=lambda runtime: runtime.client.reload_pbx_engine(),
+    ),
+    PbxButtonDescription(
+        key="apply_changes",
+        translation_key="apply_changes",
+        press_fn=lambda runtime: runtime.client.apply(),
+        changes_configuration=True,
+    ),
+    PbxButtonDescription(
+        key="revert_changes",
+        translation_key="revert_changes",
+        press_fn=lambda runtime: runtime.client.revert(),
+        changes_configuration=True,
+    ),
+    PbxButtonDescription(
+        key="restart_pbx_engine",
+        translation_key="restart_pbx_engine",
+        # Drops every call in progress: opt-in.
+        entity_registry_enabled_default=False,
+        press_fn=lambda runtime: runtime.client.restart_pbx_engine(),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: KalliopeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the PBX's buttons."""
+    async_add_entities(
+        PbxButton(entry.runtime_data, description) for description in PBX_BUTTONS
+    )
+
+
+class PbxButton(KalliopeEntity, ButtonEntity):
+    """A command sent to the PBX; only administrators may press it."""
+
+    entity_description: PbxButtonDescription
+
+    def __init__(
+        self, runtime: KalliopeRuntimeData, description: PbxButtonDescription
+    ) -> None:
+        """Available while the PBX answers the registrations poll."""
+        super().__init__(runtime, Source.REGISTRATIONS, description.key)
+        self.entity_description = description
+
+    def _fingerprint(self) -> object:
+        return None
+
+    async def async_press(self) -> None:
+        """Send the command; refresh what it changed."""
+        await async_require_admin(self.hass, self._context)
+        entry = self.runtime.system.config_entry
+        done = await async_call_pbx(
+            self.hass, entry, self.entity_description.press_fn(self.runtime)
+        )
+        if self.entity_description.changes_configuration:
+            await self.runtime.registrations.async_refresh()
+            await self.runtime.system.async_refresh()
+            # `false` may only mean there was nothing to apply or revert.
+            data = self.runtime.registrations.latest
+            done = done or (data is not None and data.pending is False)
+        if not done:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_failed",
+                translation_placeholders={"command": self.entity_description.key},
+            )

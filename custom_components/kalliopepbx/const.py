@@ -1,0 +1,34 @@
+"""Constants of the KalliopePBX integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "kalliopepbx"
+LOGGER = logging.getLogger(__package__)
+
+MANUFACTURER: Final = "NetResults"
+MODEL: Final = "KalliopePBX"
+
+# Config entry data.
+CONF_TENANT_DOMAIN: Final = "tenant_domain"
+CONF_AUTH: Final = "auth"
+CONF_PBX_ID: Final = "pbx_id"
+
+# Options.
+CONF_EXTENSIONS: Final = "extensions"
+CONF_VOICEMAIL_SENSORS: Final = "voicemail_sensors"
+CONF_ALLOWED_NUMBERS: Final = "allowed_numbers"
+
+DEFAULT_USERNAME: Final = "admin"
+DEFAULT_TENANT_DOMAIN: Final = "default"
+
+REGISTRATIONS_INTERVAL: Final = timedelta(seconds=30)
+VOICEMAIL_INTERVAL: Final = timedelta(seconds=60)
+SYSTEM_INTERVAL: Final = timedelta(minutes=10)
+
+# Mailboxes polled at once; the client caps all requests to the PBX as well.
+VOICEMAIL_CONCURRENCY: Final = 8
+REQUEST_TIMEOUT: Final = 10.0

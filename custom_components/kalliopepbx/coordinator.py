@@ -1,0 +1,565 @@
+"""The coordinators of one KalliopePBX and the typed runtime data.
+
+Three coordinators, each with its own cadence: registrations (and pending
+changes), voicemail counts, and the slow-moving system data (licence,
+firmware, extension configuration). Listeners subscribe per extension, so a
+refresh wakes only the entities whose data changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+import logging
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .api import (
+    FirmwareInfo,
+    FirmwareUpdateState,
+    KalliopeApiError,
+    KalliopeAuthError,
+    KalliopeClient,
+    KalliopeClockSkewError,
+    KalliopeConnectionError,
+    KalliopeError,
+    KalliopeLicenseError,
+    KalliopeNotSupportedError,
+    KalliopeResponseError,
+    LicenseInfo,
+    Registration,
+    UserConfig,
+    VoicemailCount,
+)
+from .const import (
+    CONF_EXTENSIONS,
+    CONF_VOICEMAIL_SENSORS,
+    DOMAIN,
+    LOGGER,
+    REGISTRATIONS_INTERVAL,
+    SYSTEM_INTERVAL,
+    VOICEMAIL_CONCURRENCY,
+    VOICEMAIL_INTERVAL,
+)
+from .extension_filter import ExtensionFilter, parse_extension_filter
+from .health import PbxHealth
+
+type KalliopeConfigEntry = ConfigEntry[KalliopeRuntimeData]
+
+COORDINATOR_LOGGER = LOGGER.getChild("coordinator")
+
+VOICEMAIL_SENSOR_KEYS = ("voicemail_new", "voicemail_urgent", "voicemail_old")
+TOTAL_VOICEMAIL_KEY = "new_voicemails"
+
+
+class _CoordinatorLogFilter(logging.Filter):
+    """Keep the coordinators' own lost/recovered lines to debug level.
+
+    With three coordinators per PBX, each would log its own failure and
+    recovery; `PbxHealth` logs one line per PBX instead.
+    """
+
+    _TEMPLATES = frozenset(
+        {
+            "Timeout fetching %s data",
+            "Error requesting %s data: %s",
+            "Error fetching %s data: %s",
+            "Fetching %s data recovered",
+            "Authentication failed while fetching %s data: %s",
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.INFO and record.msg in self._TEMPLATES:
+            return COORDINATOR_LOGGER.isEnabledFor(logging.DEBUG)
+        return True
+
+
+if not any(isinstance(f, _CoordinatorLogFilter) for f in COORDINATOR_LOGGER.filters):
+    COORDINATOR_LOGGER.addFilter(_CoordinatorLogFilter())
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationsData:
+    """Registration state per extension, and whether changes are pending."""
+
+    registrations: Mapping[str, Registration]
+    pending: bool | None
+
+    @property
+    def registered_count(self) -> int:
+        """Extensions whose phone is registered and answering."""
+        return sum(1 for r in self.registrations.values() if r.registered)
+
+    @property
+    def unregistered_count(self) -> int:
+        """Enabled extensions without a working registration."""
+        return len(self.registrations) - self.registered_count
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailData:
+    """Counts per polled mailbox; mailboxes that failed this cycle are listed."""
+
+    counts: Mapping[str, VoicemailCount]
+    failed: frozenset[str] = frozenset()
+
+    @property
+    def total_new(self) -> int:
+        """New messages over every polled mailbox."""
+        return sum(count.new for count in self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class SystemData:
+    """Licence, firmware and extension configuration.
+
+    A field is None when the PBX did not answer it this cycle (licence
+    refusal) and `unsupported` names endpoints this firmware lacks.
+    """
+
+    license: LicenseInfo | None
+    license_refused_code: int | None
+    firmware: FirmwareInfo | None
+    update_state: FirmwareUpdateState | None
+    extensions: Mapping[str, UserConfig] | None
+    unsupported: frozenset[str] = frozenset()
+
+    @property
+    def license_problem(self) -> bool | None:
+        """True when the licence keeps the API from working."""
+        if self.license_refused_code is not None:
+            return True
+        if self.license is None:
+            return None
+        return not self.license.status.allows_api
+
+
+@dataclass(kw_only=True)
+class KalliopeRuntimeData:
+    """Everything a loaded entry holds."""
+
+    client: KalliopeClient
+    health: PbxHealth
+    registrations: RegistrationsCoordinator
+    voicemail: VoicemailCoordinator
+    system: SystemCoordinator
+    pbx_device_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def registration(self, exten: str) -> Registration | None:
+        """An extension's registration, if the PBX lists one."""
+        data = self.registrations.latest
+        return data.registrations.get(exten) if data else None
+
+    def config(self, exten: str) -> UserConfig | None:
+        """An extension's configuration, if known."""
+        data = self.system.latest
+        if data is None or data.extensions is None:
+            return None
+        return data.extensions.get(exten)
+
+    def voicemail_count(self, mailbox: str) -> VoicemailCount | None:
+        """A mailbox's counts from the last cycle, if it answered."""
+        data = self.voicemail.latest
+        return data.counts.get(mailbox) if data else None
+
+    @property
+    def extensions(self) -> Mapping[str, UserConfig]:
+        """The extensions that get devices (last known good list)."""
+        return self.system.known_extensions
+
+
+class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
+    """Shared error handling and per-extension listener dispatch."""
+
+    config_entry: KalliopeConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        client: KalliopeClient,
+        health: PbxHealth,
+        *,
+        name: str,
+        update_interval: timedelta,
+    ) -> None:
+        """Set up polling; `always_update=False` skips unchanged refreshes."""
+        super().__init__(
+            hass,
+            COORDINATOR_LOGGER,
+            config_entry=entry,
+            name=f"{entry.title} {name}",
+            update_interval=update_interval,
+            always_update=False,
+        )
+        self.client = client
+        self.health = health
+        self._changed_keys: set[str] | None = None
+        self._notified_success: bool | None = None
+        self._keyed_listeners: dict[object, set[CALLBACK_TYPE]] = {}
+        self._unkeyed_listeners: set[CALLBACK_TYPE] = set()
+
+    @property
+    def latest(self) -> DataT | None:
+        """Data of the last successful refresh; None before the first one."""
+        return self.data
+
+    @callback
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]:
+        """Index listeners by context (an extension) for selective updates."""
+        remove = super().async_add_listener(update_callback, context)
+        bucket = (
+            self._unkeyed_listeners
+            if context is None
+            else self._keyed_listeners.setdefault(context, set())
+        )
+        bucket.add(update_callback)
+
+        @callback
+        def remove_listener() -> None:
+            remove()
+            bucket.discard(update_callback)
+            if context is not None and not bucket:
+                self._keyed_listeners.pop(context, None)
+
+        return remove_listener
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Wake only listeners of changed extensions, unless availability changed."""
+        changed, self._changed_keys = self._changed_keys, None
+        if changed is None or self._notified_success != self.last_update_success:
+            self._notified_success = self.last_update_success
+            super().async_update_listeners()
+            return
+        for key in changed:
+            for update_callback in list(self._keyed_listeners.get(key, ())):
+                update_callback()
+        for update_callback in list(self._unkeyed_listeners):
+            update_callback()
+
+    async def _async_update_data(self) -> DataT:
+        self._changed_keys = None
+        try:
+            data = await self._fetch()
+        except KalliopeError as err:
+            raise self._translate(err) from err
+        self._report_success(data)
+        return data
+
+    async def _fetch(self) -> DataT:
+        raise NotImplementedError
+
+    @callback
+    def _report_success(self, data: DataT) -> None:
+        self.health.succeeded()
+
+    def _translate(self, err: KalliopeError) -> Exception:
+        """Map a client error to what the coordinator machinery expects."""
+        self.health.failed(err)
+        if isinstance(err, KalliopeClockSkewError):
+            return UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="clock_skew",
+                translation_placeholders={"skew": f"{err.skew_seconds:+.0f}"},
+            )
+        if isinstance(err, KalliopeAuthError):
+            return ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="authentication_failed"
+            )
+        key = "unknown_error"
+        if isinstance(err, KalliopeLicenseError):
+            key = "license_refused"
+        elif isinstance(err, KalliopeConnectionError):
+            key = "cannot_connect"
+        elif isinstance(err, KalliopeNotSupportedError):
+            key = "not_supported"
+        elif isinstance(err, KalliopeResponseError | KalliopeApiError):
+            key = "invalid_response"
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"error": str(err)},
+        )
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    """Keys whose value differs, including added and removed ones."""
+    changed = {key for key, value in new.items() if old.get(key) != value}
+    changed.update(old.keys() - new.keys())
+    return changed
+
+
+class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
+    """Registrations of every extension and the pending flag: two requests."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        client: KalliopeClient,
+        health: PbxHealth,
+    ) -> None:
+        """Poll every 30 s."""
+        super().__init__(
+            hass,
+            entry,
+            client,
+            health,
+            name="registrations",
+            update_interval=REGISTRATIONS_INTERVAL,
+        )
+        self.on_new_extensions: Callable[[set[str]], None] | None = None
+
+    async def _fetch(self) -> RegistrationsData:
+        registrations, pending = await asyncio.gather(
+            self.client.registrations(),
+            self.client.pending(),
+            return_exceptions=True,
+        )
+        if isinstance(registrations, BaseException):
+            raise registrations
+        if isinstance(pending, KalliopeNotSupportedError):
+            pending_flag: bool | None = None
+        elif isinstance(pending, BaseException):
+            raise pending
+        else:
+            pending_flag = pending
+        data = RegistrationsData(
+            registrations={r.exten: r for r in registrations}, pending=pending_flag
+        )
+        previous = self.latest
+        if previous is not None:
+            self._changed_keys = _changed(previous.registrations, data.registrations)
+        if self.on_new_extensions is not None:
+            self.on_new_extensions(set(data.registrations))
+        return data
+
+
+class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
+    """Counts of the mailboxes whose sensors are enabled, a bounded few at a time."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        client: KalliopeClient,
+        health: PbxHealth,
+        system: SystemCoordinator,
+    ) -> None:
+        """Poll every 60 s."""
+        super().__init__(
+            hass,
+            entry,
+            client,
+            health,
+            name="voicemail",
+            update_interval=VOICEMAIL_INTERVAL,
+        )
+        self._system = system
+        self.concurrency = VOICEMAIL_CONCURRENCY
+
+    def mailboxes_to_poll(self) -> list[str]:
+        """Mailboxes with voicemail on whose sensors (or the total) are enabled."""
+        entry = self.config_entry
+        if not entry.options.get(CONF_VOICEMAIL_SENSORS, True):
+            return []
+        registry = er.async_get(self.hass)
+        pbx_id = self._system.pbx_id
+
+        def enabled(unique_id: str) -> bool:
+            entity_id = registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id)
+            if entity_id is None:  # not created yet: enabled by default
+                return True
+            entity = registry.async_get(entity_id)
+            return entity is not None and entity.disabled_by is None
+
+        with_voicemail = [
+            exten
+            for exten, config in self._system.known_extensions.items()
+            if config.vm_enabled
+        ]
+        if enabled(f"{pbx_id}_{TOTAL_VOICEMAIL_KEY}"):
+            return with_voicemail
+        return [
+            exten
+            for exten in with_voicemail
+            if any(enabled(f"{pbx_id}_{exten}_{key}") for key in VOICEMAIL_SENSOR_KEYS)
+        ]
+
+    async def _fetch(self) -> VoicemailData:
+        mailboxes = self.mailboxes_to_poll()
+        results = await self._poll(mailboxes)
+        counts = {m: r for m, r in results.items() if isinstance(r, VoicemailCount)}
+        errors = [r for r in results.values() if isinstance(r, KalliopeError)]
+        fatal = next(
+            (
+                err
+                for err in errors
+                if isinstance(err, KalliopeAuthError | KalliopeLicenseError)
+            ),
+            None,
+        )
+        if fatal is not None:
+            raise fatal
+        if errors and not counts:
+            raise errors[0]
+        data = VoicemailData(
+            counts=counts, failed=frozenset(set(mailboxes) - counts.keys())
+        )
+        previous = self.latest
+        if previous is not None:
+            self._changed_keys = _changed(previous.counts, data.counts)
+        return data
+
+    async def _poll(
+        self, mailboxes: Collection[str]
+    ) -> dict[str, VoicemailCount | KalliopeError]:
+        """Fetch counts with at most `concurrency` requests in flight.
+
+        A run of connection failures means the PBX is gone: stop instead of
+        waiting for every remaining mailbox to time out.
+        """
+        results: dict[str, VoicemailCount | KalliopeError] = {}
+        pending: Iterator[str] = iter(mailboxes)
+        consecutive_connection_errors = 0
+        stop: KalliopeError | None = None
+
+        async def worker() -> None:
+            nonlocal consecutive_connection_errors, stop
+            for mailbox in pending:
+                if stop is not None:
+                    return
+                try:
+                    results[mailbox] = await self.client.voicemail_count(mailbox)
+                except KalliopeConnectionError as err:
+                    results[mailbox] = err
+                    consecutive_connection_errors += 1
+                    if consecutive_connection_errors >= self.concurrency:
+                        stop = err
+                except (KalliopeAuthError, KalliopeLicenseError) as err:
+                    results[mailbox] = err
+                    stop = err
+                except KalliopeError as err:
+                    results[mailbox] = err
+                else:
+                    consecutive_connection_errors = 0
+
+        workers = min(self.concurrency, len(mailboxes))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        if stop is not None and isinstance(stop, KalliopeConnectionError):
+            raise stop
+        return results
+
+
+class SystemCoordinator(KalliopeCoordinator[SystemData]):
+    """Licence, firmware and extension configuration, every 10 minutes."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        client: KalliopeClient,
+        health: PbxHealth,
+        *,
+        pbx_id: str,
+        extension_filter: ExtensionFilter,
+    ) -> None:
+        """Poll every 10 minutes."""
+        super().__init__(
+            hass,
+            entry,
+            client,
+            health,
+            name="system",
+            update_interval=SYSTEM_INTERVAL,
+        )
+        self.pbx_id = pbx_id
+        self.extension_filter = extension_filter
+        # The last extension list the PBX gave: kept through licence or
+        # network trouble so devices are not removed by an outage.
+        self.known_extensions: Mapping[str, UserConfig] = {}
+        self.extensions_fetched = False
+
+    async def _fetch(self) -> SystemData:
+        unsupported: set[str] = set()
+        refused_code: int | None = None
+
+        async def optional[T](name: str, request: Any) -> T | None:
+            nonlocal refused_code
+            try:
+                result: T = await request
+            except KalliopeNotSupportedError:
+                unsupported.add(name)
+                return None
+            except KalliopeLicenseError as err:
+                refused_code = err.code
+                return None
+            return result
+
+        license_info: LicenseInfo | None = await optional(
+            "license", self.client.license()
+        )
+        firmware, update_state, configs = await asyncio.gather(
+            optional("firmware", self.client.firmware()),
+            optional("firmware_update_status", self.client.firmware_update_status()),
+            optional("users_configs", self.client.users_configs()),
+        )
+        if configs is None and "users_configs" in unsupported:
+            configs = await self._configs_from_brief(optional)
+        extensions = None
+        if configs is not None:
+            extensions = {
+                config.exten: config
+                for config in configs
+                if config.exten in self.extension_filter
+            }
+            self.known_extensions = extensions
+            self.extensions_fetched = True
+        return SystemData(
+            license=license_info,
+            license_refused_code=refused_code,
+            firmware=firmware,
+            update_state=update_state,
+            extensions=extensions,
+            unsupported=frozenset(unsupported),
+        )
+
+    @callback
+    def _report_success(self, data: SystemData) -> None:
+        self.health.system_refreshed(data.license, data.license_refused_code)
+
+    async def _configs_from_brief(self, optional: Any) -> list[UserConfig] | None:
+        """A firmware without `/users/configs/`: names from `/users/brief/`."""
+        briefs = await optional("users_brief", self.client.users_brief())
+        if briefs is None:
+            return None
+        return [
+            UserConfig(
+                exten=brief.exten,
+                enabled=brief.enabled,
+                first_name=brief.first_name,
+                last_name=brief.last_name,
+            )
+            for brief in briefs
+        ]
+
+
+def extension_filter_from_options(options: Mapping[str, Any]) -> ExtensionFilter:
+    """The options' extension filter; an invalid stored value means all."""
+    try:
+        return parse_extension_filter(options.get(CONF_EXTENSIONS))
+    except ValueError:
+        return ExtensionFilter()

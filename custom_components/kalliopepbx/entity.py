@@ -1,0 +1,202 @@
+"""Base entity, device info and dynamic entity creation for KalliopePBX."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Any
+
+from homeassistant.core import callback
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN, MANUFACTURER, MODEL
+from .coordinator import KalliopeConfigEntry, KalliopeCoordinator, KalliopeRuntimeData
+
+
+def _device_info_fields() -> frozenset[str]:
+    """Keys `DeviceInfo` accepts on the running core (a TypedDict or a dataclass)."""
+    fields = getattr(DeviceInfo, "__dataclass_fields__", None)
+    if fields is not None:
+        return frozenset(fields)
+    return frozenset(getattr(DeviceInfo, "__optional_keys__", ())) | frozenset(
+        getattr(DeviceInfo, "__required_keys__", ())
+    )
+
+
+# 2026.8 links child devices by device id; `via_device` is deprecated there.
+VIA_DEVICE_ID_SUPPORTED = "via_device_id" in _device_info_fields()
+
+
+class Source(StrEnum):
+    """Which coordinator an entity's data comes from."""
+
+    REGISTRATIONS = "registrations"
+    VOICEMAIL = "voicemail"
+    SYSTEM = "system"
+
+
+def coordinator_for(
+    runtime: KalliopeRuntimeData, source: Source
+) -> KalliopeCoordinator[Any]:
+    """The coordinator behind a source."""
+    if source is Source.REGISTRATIONS:
+        return runtime.registrations
+    if source is Source.VOICEMAIL:
+        return runtime.voicemail
+    return runtime.system
+
+
+def pbx_device_info(entry: KalliopeConfigEntry, pbx_id: str) -> DeviceInfo:
+    """The PBX's own device, registered before the platforms."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, pbx_id)},
+        name=entry.title,
+        manufacturer=MANUFACTURER,
+        model=MODEL,
+    )
+
+
+def extension_name(runtime: KalliopeRuntimeData, exten: str) -> str:
+    """`First Last` as configured on the PBX, else `Extension 201`."""
+    config = runtime.config(exten) or runtime.extensions.get(exten)
+    return (config.name if config else None) or f"Extension {exten}"
+
+
+def extension_device_info(runtime: KalliopeRuntimeData, exten: str) -> DeviceInfo:
+    """An extension's device, linked to its PBX."""
+    pbx_id = runtime.system.pbx_id
+    identifiers = {(DOMAIN, f"{pbx_id}_{exten}")}
+    name = extension_name(runtime, exten)
+    model = f"Extension {exten}"
+    if VIA_DEVICE_ID_SUPPORTED:
+        return DeviceInfo(  # type: ignore[typeddict-unknown-key]
+            identifiers=identifiers,
+            name=name,
+            manufacturer=MANUFACTURER,
+            model=model,
+            via_device_id=runtime.pbx_device_id,
+        )
+    return DeviceInfo(
+        identifiers=identifiers,
+        name=name,
+        manufacturer=MANUFACTURER,
+        model=model,
+        via_device=(DOMAIN, pbx_id),
+    )
+
+
+_UNWRITTEN = object()
+
+
+class KalliopeEntity(CoordinatorEntity[KalliopeCoordinator[Any]]):
+    """An entity of the PBX (`exten` None) or of one extension.
+
+    It writes its state only when what it shows changed, so a refresh that
+    changes nothing writes nothing.
+    """
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        runtime: KalliopeRuntimeData,
+        source: Source,
+        key: str,
+        exten: str | None = None,
+    ) -> None:
+        """Attach to the coordinator of `source`, keyed by the extension."""
+        super().__init__(coordinator_for(runtime, source), context=exten)
+        self.runtime = runtime
+        self.exten = exten
+        pbx_id = runtime.system.pbx_id
+        if exten is None:
+            self._attr_unique_id = f"{pbx_id}_{key}"
+            self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, pbx_id)})
+        else:
+            self._attr_unique_id = f"{pbx_id}_{exten}_{key}"
+            self._attr_device_info = extension_device_info(runtime, exten)
+        self._written: object = _UNWRITTEN
+
+    @property
+    def available(self) -> bool:
+        """Unavailable when the coordinator failed or the data is gone."""
+        if not super().available:
+            return False
+        if self.exten is not None and self.exten not in self.runtime.extensions:
+            return False
+        return self._data_available()
+
+    def _data_available(self) -> bool:
+        """Whether this entity's own piece of data is there."""
+        return True
+
+    def _fingerprint(self) -> object:
+        """What the state shows; equal fingerprints mean nothing to write."""
+        raise NotImplementedError
+
+    async def async_added_to_hass(self) -> None:
+        """Remember what the first state write will show."""
+        await super().async_added_to_hass()
+        self._written = (self.available, self._fingerprint())
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        shown = (self.available, self._fingerprint())
+        if shown == self._written:
+            return
+        self._written = shown
+        self.async_write_ha_state()
+
+
+@callback
+def async_add_extension_entities[DescriptionT](
+    entry: KalliopeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    platform: str,
+    descriptions: Iterable[DescriptionT],
+    key_of: Callable[[DescriptionT], str],
+    exists: Callable[[DescriptionT, KalliopeRuntimeData, str], bool],
+    create: Callable[[DescriptionT, str], Entity],
+) -> None:
+    """Create entities per extension now and whenever the PBX gains some.
+
+    Entities whose feature went away (e.g. voicemail turned off on the PBX)
+    are removed from the entity registry; removed extensions lose their
+    whole device elsewhere.
+    """
+    runtime = entry.runtime_data
+    descriptions = tuple(descriptions)
+    pbx_id = runtime.system.pbx_id
+    created: set[tuple[str, str]] = set()
+
+    @callback
+    def sync() -> None:
+        if not runtime.system.extensions_fetched:
+            return
+        wanted = {
+            (exten, key_of(description)): (description, exten)
+            for exten in runtime.extensions
+            for description in descriptions
+            if exists(description, runtime, exten)
+        }
+        gone = created - wanted.keys()
+        if gone:
+            registry = er.async_get(entry.runtime_data.system.hass)
+            for exten, key in gone:
+                entity_id = registry.async_get_entity_id(
+                    platform, DOMAIN, f"{pbx_id}_{exten}_{key}"
+                )
+                if entity_id is not None:
+                    registry.async_remove(entity_id)
+            created.difference_update(gone)
+        new = sorted(wanted.keys() - created)
+        if new:
+            created.update(new)
+            async_add_entities([create(*wanted[item]) for item in new])
+
+    sync()
+    entry.async_on_unload(runtime.system.async_add_listener(sync))

@@ -1,0 +1,161 @@
+"""How one PBX is doing: reachability, licence and clock, as logs and repair issues.
+
+Three coordinators share one `PbxHealth`, so the user reads one log line when
+a PBX is lost and one when it is back, and one repair issue per problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .api import (
+    KalliopeClockSkewError,
+    KalliopeError,
+    KalliopeLicenseError,
+    LicenseInfo,
+)
+from .const import DOMAIN, LOGGER
+
+# A skew that moved less than this keeps the existing issue text.
+_SKEW_REPORT_STEP_SECONDS = 60
+
+
+class PbxHealth:
+    """Reachability, licence and clock state of one PBX."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, title: str) -> None:
+        """Start optimistic: the entry was set up against a working PBX."""
+        self._hass = hass
+        self._entry_id = entry_id
+        self._title = title
+        self.available = True
+        self.license: LicenseInfo | None = None
+        self.license_refused_code: int | None = None
+        self.clock_skew: float | None = None
+        self.on_license_refusal_change: Callable[[], None] | None = None
+
+    @property
+    def license_issue_id(self) -> str:
+        """Repair issue id of this PBX's licence problem."""
+        return f"license_problem_{self._entry_id}"
+
+    @property
+    def clock_skew_issue_id(self) -> str:
+        """Repair issue id of this PBX's clock skew."""
+        return f"clock_skew_{self._entry_id}"
+
+    @callback
+    def succeeded(self) -> None:
+        """A refresh of licence-gated data worked: all is well."""
+        self._reachable()
+        self._clear_clock_skew()
+        if self._set_refusal(None) and self.on_license_refusal_change:
+            self.on_license_refusal_change()
+
+    @callback
+    def system_refreshed(
+        self, license_info: LicenseInfo | None, refused_code: int | None
+    ) -> None:
+        """The system refresh worked, possibly only for the licence endpoint."""
+        self._reachable()
+        self._clear_clock_skew()
+        if license_info is not None:
+            self.license = license_info
+        self._set_refusal(refused_code)
+        self._update_license_issue()
+
+    @callback
+    def failed(self, err: KalliopeError) -> None:
+        """A refresh failed: log once, raise the matching repair issue."""
+        if isinstance(err, KalliopeLicenseError):
+            self._reachable()
+            if self._set_refusal(err.code) and self.on_license_refusal_change:
+                self.on_license_refusal_change()
+            return
+        if isinstance(err, KalliopeClockSkewError):
+            self._set_clock_skew(err.skew_seconds)
+        if self.available:
+            self.available = False
+            LOGGER.info("KalliopePBX %s is unavailable: %s", self._title, err)
+
+    @property
+    def license_problem(self) -> bool:
+        """Whether the licence keeps the API from answering."""
+        if self.license_refused_code is not None:
+            return True
+        return self.license is not None and not self.license.status.allows_api
+
+    @callback
+    def _reachable(self) -> None:
+        if not self.available:
+            self.available = True
+            LOGGER.info("KalliopePBX %s is available again", self._title)
+
+    @callback
+    def _clear_clock_skew(self) -> None:
+        if self.clock_skew is not None:
+            self.clock_skew = None
+            ir.async_delete_issue(self._hass, DOMAIN, self.clock_skew_issue_id)
+
+    @callback
+    def _set_refusal(self, code: int | None) -> bool:
+        """Record a licence refusal (None: none); True when it changed."""
+        if code == self.license_refused_code:
+            return False
+        self.license_refused_code = code
+        self._update_license_issue()
+        return True
+
+    @callback
+    def _update_license_issue(self) -> None:
+        if not self.license_problem:
+            ir.async_delete_issue(self._hass, DOMAIN, self.license_issue_id)
+            return
+        status = (
+            self.license.status.value
+            if self.license is not None and not self.license.status.allows_api
+            else {1: "missing", 2: "expired", 3: "disabled"}.get(
+                self.license_refused_code or 0, "unknown"
+            )
+        )
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self.license_issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="license_problem",
+            translation_placeholders={"title": self._title, "status": status},
+        )
+
+    @callback
+    def _set_clock_skew(self, skew: float) -> None:
+        if (
+            self.clock_skew is not None
+            and abs(skew - self.clock_skew) < _SKEW_REPORT_STEP_SECONDS
+        ):
+            return
+        self.clock_skew = skew
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self.clock_skew_issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="clock_skew",
+            translation_placeholders={
+                "title": self._title,
+                "skew": f"{skew:+.0f}",
+            },
+        )
+
+    @callback
+    def clear(self) -> None:
+        """Remove this PBX's repair issues (the entry is going away)."""
+        ir.async_delete_issue(self._hass, DOMAIN, self.license_issue_id)
+        ir.async_delete_issue(self._hass, DOMAIN, self.clock_skew_issue_id)
