@@ -1,0 +1,287 @@
+"""The `/_sim/` control API: JSON in, JSON out, no authentication.
+
+Tests, benchmarks and demos use it to change the PBX behind the client's
+back. Bad input answers 400 `{"error": "..."}`; an unknown extension 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .rest import STATE_KEY
+from .state import PbxState, check_text
+
+PREFIX = "/_sim"
+JsonHandler = Callable[[PbxState, dict[str, Any], web.Request], Any]
+
+
+class BadInputError(Exception):
+    """The request body does not say what the route needs."""
+
+
+def _field[T](
+    data: dict[str, Any], key: str, kind: type[T], *, required: bool = True
+) -> T | None:
+    if key not in data or data[key] is None:
+        if required:
+            raise BadInputError(f"missing {key!r}")
+        return None
+    value = data[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is int and isinstance(value, bool):
+        raise BadInputError(f"{key!r} must be an integer")
+    if not isinstance(value, kind):
+        raise BadInputError(f"{key!r} must be {kind.__name__}")
+    if isinstance(value, str):
+        try:
+            check_text(value, key)
+        except ValueError as err:
+            raise BadInputError(str(err)) from None
+    return value
+
+
+def _required[T](data: dict[str, Any], key: str, kind: type[T]) -> T:
+    value = _field(data, key, kind)
+    assert value is not None  # noqa: S101 - _field raised otherwise
+    return value
+
+
+def _ok(**extra: Any) -> dict[str, Any]:
+    return {"ok": True, **extra}
+
+
+def _endpoint(func: JsonHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        data: dict[str, Any] = {}
+        if request.method in ("POST", "PUT"):
+            raw = await request.read()
+            if raw.strip():
+                try:
+                    parsed = json.loads(raw)
+                except ValueError:
+                    return web.json_response({"error": "body is not JSON"}, status=400)
+                if not isinstance(parsed, dict):
+                    return web.json_response(
+                        {"error": "body must be an object"}, status=400
+                    )
+                data = parsed
+        try:
+            result = func(request.app[STATE_KEY], data, request)
+        except BadInputError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        except KeyError as err:
+            return web.json_response({"error": f"unknown: {err.args[0]}"}, status=404)
+        except ValueError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response(
+            result, dumps=lambda o: json.dumps(o, ensure_ascii=False)
+        )
+
+    return handler
+
+
+def get_state(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    return state.summary()
+
+
+def get_counters(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    return dict(sorted(state.counters.items()))
+
+
+def reset_counters(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.reset_counters()
+    return _ok()
+
+
+def set_registration(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    exten = _required(data, "exten", str)
+    if exten not in state.extensions:
+        raise BadInputError(f"unknown extension {exten}")
+    port = data.get("port")
+    if port is not None and not isinstance(port, int | str):
+        raise BadInputError("'port' must be an integer or a string")
+    state.set_registration(
+        exten,
+        _required(data, "status", str),
+        _field(data, "rtt_ms", int, required=False),
+        contact=_field(data, "contact", str, required=False),
+        ip=_field(data, "ip", str, required=False),
+        port=port,
+        useragent=_field(data, "useragent", str, required=False),
+    )
+    return _ok(extension=state.extension_dict(exten))
+
+
+def change_registrations(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    fraction = _required(data, "fraction", float)
+    seed = _field(data, "seed", int, required=False)
+    changed = state.change_registrations(fraction, 1 if seed is None else seed)
+    return _ok(changed=changed)
+
+
+def set_voicemail(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    mailbox = _required(data, "mailbox", str)
+    if mailbox not in state.extensions:
+        raise BadInputError(f"unknown mailbox {mailbox}")
+    state.set_voicemail(
+        mailbox,
+        new=_field(data, "new", int, required=False),
+        urgent=_field(data, "urgent", int, required=False),
+        old=_field(data, "old", int, required=False),
+    )
+    counts = state.voicemails[mailbox]
+    return _ok(
+        voicemail={"urgent": counts.urgent, "new": counts.new, "old": counts.old}
+    )
+
+
+def set_license(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_license(
+        _required(data, "status", str),
+        _field(data, "licensed_exten", int, required=False),
+    )
+    return _ok(
+        license={"status": state.license_status, "licensed_exten": state.licensed_exten}
+    )
+
+
+def add_extension(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    exten = _required(data, "exten", str)
+    vm_enabled = _field(data, "vm_enabled", bool, required=False)
+    registered = _field(data, "registered", bool, required=False)
+    state.add_extension(
+        exten,
+        _required(data, "first_name", str),
+        _required(data, "last_name", str),
+        vm_enabled=bool(vm_enabled),
+        registered=True if registered is None else registered,
+    )
+    return _ok(extension=state.extension_dict(exten))
+
+
+def remove_extension(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    state.remove_extension(request.match_info["exten"])
+    return _ok()
+
+
+def get_extension(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    exten = request.match_info["exten"]
+    found = state.extension_dict(exten)
+    if found is None:
+        raise KeyError(exten)
+    return found
+
+
+def set_latency(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_latency(_required(data, "ms", float))
+    return _ok(latency_ms=state.latency_ms)
+
+
+def add_fault(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    count = _field(data, "count", int, required=False)
+    state.add_fault(
+        _required(data, "path", str),
+        _required(data, "kind", str),
+        1 if count is None else count,
+        _field(data, "delay_s", float, required=False),
+    )
+    return _ok(faults=state.summary()["faults"])
+
+
+def list_faults(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    return {"faults": state.summary()["faults"]}
+
+
+def clear_faults(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.clear_faults()
+    return _ok()
+
+
+def disable_endpoint(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    state.disable_endpoint(_required(data, "prefix", str))
+    return _ok(disabled_endpoints=state.disabled_endpoints)
+
+
+def enable_endpoint(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.enable_endpoint(_required(data, "prefix", str))
+    return _ok(disabled_endpoints=state.disabled_endpoints)
+
+
+def set_clock(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_clock_offset(_required(data, "offset_s", float))
+    return _ok(clock_offset_s=state.clock_offset_s)
+
+
+def set_password(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_password(_required(data, "password", str))
+    return _ok()
+
+
+def set_pending(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_pending(_required(data, "pending", bool))
+    return _ok(pending=state.pending)
+
+
+def get_calls(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    return {
+        "calls": [
+            {
+                "exten": c.exten,
+                "number": c.number,
+                "type": c.type,
+                "time": c.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "unique_id": c.unique_id,
+            }
+            for c in state.placed_calls
+        ]
+    }
+
+
+def set_update_status(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    state.set_update_status(_required(data, "code", int))
+    return _ok(update_status=state.update_status)
+
+
+CONTROL_ROUTES: tuple[tuple[str, str, JsonHandler], ...] = (
+    ("GET", "/state", get_state),
+    ("GET", "/counters", get_counters),
+    ("POST", "/counters/reset", reset_counters),
+    ("POST", "/registration", set_registration),
+    ("POST", "/registrations/change", change_registrations),
+    ("POST", "/voicemail", set_voicemail),
+    ("POST", "/license", set_license),
+    ("POST", "/extensions", add_extension),
+    ("GET", "/extensions/{exten}", get_extension),
+    ("DELETE", "/extensions/{exten}", remove_extension),
+    ("POST", "/latency", set_latency),
+    ("GET", "/faults", list_faults),
+    ("POST", "/faults", add_fault),
+    ("DELETE", "/faults", clear_faults),
+    ("POST", "/endpoints/disable", disable_endpoint),
+    ("POST", "/endpoints/enable", enable_endpoint),
+    ("POST", "/clock", set_clock),
+    ("POST", "/password", set_password),
+    ("POST", "/pending", set_pending),
+    ("GET", "/calls", get_calls),
+    ("POST", "/update_status", set_update_status),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for method, path, func in CONTROL_ROUTES:
+        app.router.add_route(method, PREFIX + path, _endpoint(func))
