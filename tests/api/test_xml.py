@@ -1,0 +1,440 @@
+"""Parsing of answers shaped like the reference's examples, and request building."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import xmltodict
+
+from custom_components.kalliopepbx.api import (
+    CallDirection,
+    CallStatus,
+    CdrFilter,
+    CdrQuery,
+    Click2CallType,
+    ContactInput,
+    ContactType,
+    Failover,
+    FailoverType,
+    FirmwareSlot,
+    FirmwareUpdateStatus,
+    GatewayType,
+    KalliopeApiError,
+    KalliopeInputError,
+    KalliopeLicenseError,
+    KalliopeResponseError,
+    LicenseStatus,
+    PhonebookFilter,
+    RegistrationStatus,
+    UserUpdate,
+)
+from custom_components.kalliopepbx.api import xml
+from tests.conftest import load_fixture_bytes
+
+EP = "GET /test"
+
+
+def test_registrations_reference_shape() -> None:
+    registrations = xml.parse_registrations(load_fixture_bytes("registrations.xml"), EP)
+    assert [r.exten for r in registrations] == ["201", "202", "203"]
+    ok, unreachable, unknown = registrations
+    assert ok.status is RegistrationStatus.OK
+    assert ok.registered
+    assert ok.rtt_ms == 12.0
+    assert ok.contact == "sip:201@192.168.0.100:5060"
+    assert ok.ip == "192.168.0.100"
+    assert ok.port == 5060
+    assert ok.user_agent == "Yealink SIP-T46S 66.86.0.15"
+    assert unreachable.status is RegistrationStatus.UNREACHABLE
+    assert not unreachable.registered
+    assert unreachable.rtt_ms is None  # <rtt />
+    assert unknown.contact is None
+    assert unknown.port is None
+
+
+def test_single_registration_without_declaration_and_decimal_rtt() -> None:
+    (only,) = xml.parse_registrations(load_fixture_bytes("registration_one.xml"), EP)
+    assert only.rtt_ms == 7.5
+
+
+def test_zero_element_list_and_empty_container() -> None:
+    assert (
+        xml.parse_registrations(b"<kpbx_response><registrations/></kpbx_response>", EP)
+        == []
+    )
+    assert (
+        xml.parse_registrations(
+            b"<kpbx_response><registrations>\n  </registrations></kpbx_response>", EP
+        )
+        == []
+    )
+
+
+def test_unexpected_registration_status_keeps_raw_value() -> None:
+    body = (
+        b"<kpbx_response><registrations><registration><exten>9</exten>"
+        b"<status>LAGGED</status><rtt>1500 ms</rtt></registration>"
+        b"</registrations></kpbx_response>"
+    )
+    (registration,) = xml.parse_registrations(body, EP)
+    assert registration.status is RegistrationStatus.UNKNOWN
+    assert registration.status_raw == "LAGGED"
+    assert registration.rtt_ms == 1500.0
+
+
+def test_bom_crlf_accents_escaped_ampersand_and_extra_elements() -> None:
+    (user,) = xml.parse_users_brief(load_fixture_bytes("users_brief_bom_crlf.xml"), EP)
+    assert user.exten == "201"
+    assert user.enabled is True
+    assert user.first_name == "Niccolò"
+    assert user.last_name == "D'Amico & Figli"
+    assert user.name == "Niccolò D'Amico & Figli"
+
+
+def test_latin1_body_without_declaration() -> None:
+    body = "<kpbx_response><users><user><exten>5</exten><enabled>true</enabled><first_name>Lucà</first_name></user></users></kpbx_response>".encode(
+        "latin-1"
+    )
+    (user,) = xml.parse_users_brief(body, EP)
+    assert user.first_name == "Lucà"
+
+
+def test_configs_drop_secrets_and_parse_failover() -> None:
+    configs = xml.parse_users_configs(load_fixture_bytes("users_configs.xml"), EP)
+    mario, giulia, luca = configs
+    assert mario.vm_enabled
+    assert mario.vm_email == "mario.rossi@example.com"
+    assert mario.failover == Failover(
+        type=FailoverType.FORWARD_TO_EXTERNAL_NUMBER,
+        destination="3351234567",
+        gateway_type=GatewayType.GATEWAY,
+        gateway_id="1",
+        gateway_name="PRI Telecom",
+        type_raw="FORWARD_TO_EXTERNAL_NUMBER",
+    )
+    assert mario.failover.forwards_to_number
+    assert not giulia.enabled
+    assert giulia.phonebook_manager
+    assert giulia.failover is not None
+    assert giulia.failover.type is FailoverType.HANGUP
+    assert not giulia.failover.forwards_to_number
+    assert luca.failover is not None
+    assert luca.failover.type is FailoverType.UNKNOWN
+    assert luca.failover.type_raw == "FORWARD_TO_SOMETHING_NEW"
+    # Nothing secret survives parsing, not even in repr.
+    text = repr(configs)
+    for secret in ("s3cr3t-sip", "4321", "0c88028bf3aa6a6a143ed846f2be1ea4"):
+        assert secret not in text
+
+
+def test_failover_round_trip_through_storage_form() -> None:
+    (mario, *_) = xml.parse_users_configs(load_fixture_bytes("users_configs.xml"), EP)
+    assert mario.failover is not None
+    assert Failover.from_dict(mario.failover.as_dict()) == mario.failover
+
+
+def test_voicemail_count() -> None:
+    count = xml.parse_voicemail_count(
+        load_fixture_bytes("voicemail_count.xml"), EP, "201"
+    )
+    assert (count.mailbox, count.new, count.urgent, count.old) == ("201", 3, 1, 12)
+
+
+def test_voicemail_count_of_unknown_mailbox_is_an_error() -> None:
+    with pytest.raises(KalliopeResponseError, match="no voicemail box 999"):
+        xml.parse_voicemail_count(
+            b"<kpbx_response><voicemails/></kpbx_response>", EP, "999"
+        )
+
+
+def test_firmware_and_update_status() -> None:
+    firmware = xml.parse_firmware(load_fixture_bytes("firmware.xml"), EP)
+    assert firmware.running is FirmwareSlot.SECONDARY
+    assert firmware.running_version == "3.9.5-2701"
+    state = xml.parse_firmware_update_status(
+        load_fixture_bytes("update_status.xml"), EP
+    )
+    assert state.status is FirmwareUpdateStatus.DOWNLOADING
+    assert state.status.key == "downloading"
+    assert state.message == "Downloading update"
+
+
+def test_unknown_update_status_code() -> None:
+    body = b"<kpbx_response><update_status><error><code>99</code></error></update_status></kpbx_response>"
+    state = xml.parse_firmware_update_status(body, EP)
+    assert state.status is None
+    assert state.code == 99
+
+
+def test_license_states() -> None:
+    active = xml.parse_license(load_fixture_bytes("license_active.xml"), EP)
+    assert active.status is LicenseStatus.ACTIVE
+    assert active.licensed_extensions == 50
+    not_required = xml.parse_license(load_fixture_bytes("license_not_required.xml"), EP)
+    assert not_required.status is LicenseStatus.NOT_REQUIRED
+    assert not_required.status.allows_api
+    missing = xml.parse_license(
+        b"<kpbx_response><pbx_instance_license><error><code>11</code><message>No license present</message></error></pbx_instance_license></kpbx_response>",
+        EP,
+    )
+    assert missing.status is LicenseStatus.MISSING
+    assert not missing.status.allows_api
+    with pytest.raises(KalliopeApiError) as err:
+        xml.parse_license(
+            b"<kpbx_response><pbx_instance_license><error><code>12</code><message>missing</message></error></pbx_instance_license></kpbx_response>",
+            EP,
+        )
+    assert err.value.code == 12
+
+
+def test_request_not_allowed_raises_licence_error_with_code() -> None:
+    with pytest.raises(KalliopeLicenseError) as err:
+        xml.parse_registrations(load_fixture_bytes("request_not_allowed.xml"), EP)
+    assert err.value.code == 2
+    assert err.value.message == "License expired"
+    assert err.value.endpoint == EP
+
+
+def test_result_error_code_becomes_api_error() -> None:
+    with pytest.raises(KalliopeApiError) as err:
+        xml.parse_result(
+            load_fixture_bytes("click2call_error.xml"),
+            EP,
+            "click2call",
+            key="error_code",
+        )
+    assert (err.value.code, err.value.message) == (12, "Missing number to call tag")
+
+
+def test_contacts_with_escaped_ampersand_and_accents() -> None:
+    anna, caffe = xml.parse_contacts(load_fixture_bytes("contacts.xml"), EP)
+    assert anna.organization == "Rossi & Figli S.r.l."
+    assert anna.type is ContactType.SYSTEM
+    assert anna.name == "Anna Esposito"
+    assert caffe.name == "Caffè Città"
+    assert caffe.type is ContactType.PRIVATE
+
+
+def test_callgroups_and_conferences_without_pins() -> None:
+    (group,) = xml.parse_callgroups(load_fixture_bytes("callgroups.xml"), EP)
+    assert group.id == "incoming"
+    assert group.timeout == 20
+    assert [len(p.members) for p in group.priorities] == [2, 1]
+    assert group.priorities[0].members[1].display_name == "Giulia Bianchi"
+    assert group.failover is not None
+    assert group.failover.type is FailoverType.FORWARD_TO_VOICEMAIL
+    (room,) = xml.parse_conferences(load_fixture_bytes("conferences.xml"), EP)
+    assert room.internal_selection == "801"
+    assert "9999" not in repr(room)
+    assert "1234" not in repr(room)
+
+
+def test_cdr_v3_and_v4_shapes() -> None:
+    outbound, missed = xml.parse_cdr(load_fixture_bytes("cdr_v3.xml"), EP)
+    assert outbound.direction is CallDirection.OUTBOUND
+    assert outbound.status is CallStatus.ANSWERED
+    assert outbound.called == "0212345XXX"
+    assert outbound.start == datetime(2026, 11, 20, 9, 15, 2)
+    assert outbound.billsec == 95
+    assert missed.unique_id is None
+    assert missed.answer is None
+    assert missed.status is CallStatus.NO_ANSWER
+    failed, no_answer = xml.parse_cdr(load_fixture_bytes("cdr_v4.xml"), EP)
+    assert failed.status is CallStatus.FAILED
+    assert failed.source == "local_exten"
+    assert failed.unique_id == "1463997154.0"
+    assert no_answer.status is CallStatus.NO_ANSWER
+    assert no_answer.answer == datetime(2016, 5, 23, 12, 0, 4)
+
+
+def test_cdr_error_code() -> None:
+    body = b"<kpbx_response><cdr><error_code><code>3</code><message>Authentication error</message></error_code></cdr></kpbx_response>"
+    with pytest.raises(KalliopeApiError) as err:
+        xml.parse_cdr(body, EP)
+    assert err.value.code == 3
+
+
+def test_cdr_json() -> None:
+    body = b'{"cdr": [{"id": "1.0", "start_time": "2026-01-02 03:04:05", "status": "ANSWERED", "caller": "201"}, "junk"]}'
+    (call,) = xml.parse_cdr_json(body, EP)
+    assert call.status is CallStatus.ANSWERED
+    assert call.start == datetime(2026, 1, 2, 3, 4, 5)
+    with pytest.raises(KalliopeResponseError):
+        xml.parse_cdr_json(b"<nope/>", EP)
+    with pytest.raises(KalliopeResponseError):
+        xml.parse_cdr_json(b'{"cdr": 5}', EP)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty answer"),
+        (b"   \r\n ", "empty answer"),
+        (
+            b"<html><body>502 Bad Gateway</body></html>",
+            "unexpected root element <html>",
+        ),
+        (b"Internal Server Error", "not XML"),
+        (b"<kpbx_response><registrations><registration><exten>2", "truncated"),
+        (b"<kpbx_response><a></b></kpbx_response>", "not well-formed"),
+        (b"<kpbx_response>text only</kpbx_response>", "no elements"),
+        (b"<kpbx_response><other/></kpbx_response>", "lacks <registrations>"),
+    ],
+)
+def test_unusable_bodies(body: bytes, reason: str) -> None:
+    with pytest.raises(KalliopeResponseError, match=reason) as err:
+        xml.parse_registrations(body, EP)
+    assert err.value.endpoint == EP
+
+
+def test_entity_declarations_are_refused_before_parsing() -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        b"<kpbx_response><registrations>&lol2;</registrations></kpbx_response>"
+    )
+    with pytest.raises(KalliopeResponseError, match="document type declarations"):
+        xml.parse_registrations(laughs, EP)
+
+
+def test_status_flags() -> None:
+    content = xml.parse_response(
+        b"<kpbx_response><pbx_pending>true</pbx_pending></kpbx_response>", EP
+    )
+    assert xml.parse_status_flag(content, "pbx_pending", EP) is True
+    content = xml.parse_response(
+        b"<kpbx_response><pbx_pending>maybe</pbx_pending></kpbx_response>", EP
+    )
+    with pytest.raises(KalliopeResponseError, match="not true/false"):
+        xml.parse_status_flag(content, "pbx_pending", EP)
+
+
+def test_salt_in_json_xml_and_garbage() -> None:
+    assert xml.parse_salt(b'{"salt": "abc"}', EP) == "abc"
+    assert (
+        xml.parse_salt(b"<kpbx_response><salt>def</salt></kpbx_response>", EP) == "def"
+    )
+    assert xml.parse_salt(b"<salt>ghi</salt>", EP) == "ghi"
+    assert xml.parse_salt(b"<html>Not Found</html>", EP) is None
+    assert xml.parse_salt(b"{broken", EP) is None
+    assert xml.parse_salt(b'{"nosalt": 1}', EP) is None
+    assert xml.parse_salt(b"Not Found", EP) is None
+
+
+def test_json_dashboard_values() -> None:
+    assert xml.parse_json_value(b'{"serialNumber": "KP-1"}', ["serialNumber"]) == "KP-1"
+    assert xml.parse_json_value(b'"KP-2"', ["serial"]) == "KP-2"
+    assert xml.parse_json_value(b"KP-3\n", ["serial"]) == "KP-3"
+    assert xml.parse_json_value(b"", ["serial"]) is None
+    assert xml.parse_json_value(b"<html/>", ["serial"]) is None
+    assert xml.parse_json_value(b'{"other": 1}', ["serial"]) is None
+
+
+def _parsed_request(body: bytes) -> dict:
+    return xmltodict.parse(body)["kpbx_request"]
+
+
+def test_requests_escape_user_input() -> None:
+    hostile = '</number_to_call><exten>999</exten><x a="&amp;">'
+    body = xml.build_request(
+        xml.click2call_node("201", hostile, Click2CallType.OUT), "req1"
+    )
+    request = _parsed_request(body)
+    assert request["request_id"] == "req1"
+    assert request["click2call"] == {
+        "exten": "201",
+        "number_to_call": hostile,
+        "type": "out",
+    }
+
+
+def test_requests_refuse_characters_xml_cannot_carry() -> None:
+    with pytest.raises(KalliopeInputError):
+        xml.build_request(xml.click2call_node("201", "12\x003", Click2CallType.AUTO))
+
+
+def test_user_update_request_with_failover() -> None:
+    failover = Failover(
+        type=FailoverType.FORWARD_TO_EXTERNAL_NUMBER,
+        destination="+393351234567",
+        gateway_type=GatewayType.TRUNK,
+        gateway_id="2",
+    )
+    request = _parsed_request(
+        xml.build_request(
+            xml.user_update_node(UserUpdate(failover=failover, vm_enabled=True))
+        )
+    )
+    assert request["user"]["vm_enabled"] == "true"
+    assert request["user"]["failover"] == {
+        "type": "FORWARD_TO_EXTERNAL_NUMBER",
+        "destination": {
+            "value": "+393351234567",
+            "gateway_type": "TRUNK",
+            "gateway_id": "2",
+        },
+    }
+    with pytest.raises(KalliopeInputError):
+        xml.user_update_node(UserUpdate())
+
+
+def test_unknown_failover_type_is_sent_as_read() -> None:
+    failover = Failover(
+        type=FailoverType.UNKNOWN, destination="9", type_raw="FORWARD_TO_X"
+    )
+    assert xml.failover_node(failover)["type"] == "FORWARD_TO_X"
+
+
+def test_contact_and_search_requests() -> None:
+    request = _parsed_request(
+        xml.build_request(
+            xml.contact_node(
+                ContactInput(first_name="Anna", last_name="Rossi & Co", phone="02")
+            )
+        )
+    )
+    assert request["contact"] == {
+        "first_name": "Anna",
+        "last_name": "Rossi & Co",
+        "phone": "02",
+    }
+    any_filter = _parsed_request(
+        xml.build_request(
+            xml.phonebook_filter_node(PhonebookFilter(any="%ross%", phone="1"))
+        )
+    )
+    assert any_filter["filter"] == {"any": "%ross%"}
+    by_field = _parsed_request(
+        xml.build_request(xml.phonebook_filter_node(PhonebookFilter(last_name="Ross%")))
+    )
+    assert by_field["filter"] == {"last_name": "Ross%"}
+
+
+def test_cdr_requests() -> None:
+    empty = _parsed_request(xml.build_request(xml.cdr_node(CdrQuery())))
+    assert empty == {"cdr": None}
+    query = CdrQuery(
+        begin=datetime(2026, 11, 1),
+        end=datetime(2026, 11, 22, 23, 59, 59),
+        start_flag=True,
+        filter=CdrFilter(
+            direction=CallDirection.INBOUND,
+            status=CallStatus.NO_ANSWER,
+            caller_num="335%",
+        ),
+        privacy_password_md5="abc",
+    )
+    request = _parsed_request(xml.build_request(xml.cdr_node(query)))["cdr"]
+    assert request["begin"] == "2026-11-01 00:00:00"
+    assert request["start_flag"] == "true"
+    assert request["filter"] == {"direction": "1", "caller_num": "335%", "status": "4"}
+    assert "abc" not in repr(query)
+    any_query = _parsed_request(
+        xml.build_request(xml.cdr_node(CdrQuery(filter=CdrFilter(any="201"))))
+    )
+    assert any_query["cdr"]["filter"] == {"any": "201"}
+    v4 = _parsed_request(
+        xml.build_request(xml.cdr_v4_node(datetime(2026, 1, 1), None, "1.2"))
+    )
+    assert v4 == {"cdr": {"begin": "2026-01-01 00:00:00", "unique_id": "1.2"}}
