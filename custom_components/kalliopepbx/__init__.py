@@ -13,8 +13,9 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
 
 from .api import KalliopeClient, credentials_from_dict
 from .config_flow import AUTOMATIC_OPTIONS_RELOAD
@@ -28,9 +29,28 @@ from .coordinator import (
     extension_filter_from_options,
 )
 from .entity import extension_name
+from .forwarding import ForwardingManager
 from .health import PbxHealth
+from .intents import async_setup_intents
+from .services import async_setup_services
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+    Platform.TEXT,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions and the Assist intents once for every PBX."""
+    async_setup_services(hass)
+    async_setup_intents(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> bool:
@@ -57,6 +77,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
     )
     registrations = RegistrationsCoordinator(hass, entry, client, health)
     voicemail = VoicemailCoordinator(hass, entry, client, health, system)
+    forwarding = ForwardingManager(hass, entry)
+    await forwarding.async_load()
 
     await system.async_config_entry_first_refresh()
     if health.license_problem:
@@ -86,6 +108,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         registrations=registrations,
         voicemail=voicemail,
         system=system,
+        forwarding=forwarding,
         pbx_device_id=pbx_device.id,
         options=dict(entry.options),
     )
@@ -129,6 +152,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
 async def async_unload_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> bool:
     """Unload the platforms; coordinators stop with the entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
+    """The PBX was removed: drop the forwarding it would have restored."""
+    await ForwardingManager(hass, entry).async_remove()
 
 
 async def async_remove_config_entry_device(

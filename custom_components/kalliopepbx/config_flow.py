@@ -46,6 +46,7 @@ from .api import (
     credentials_from_dict,
 )
 from .const import (
+    CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
     CONF_EXTENSIONS,
     CONF_PBX_ID,
@@ -57,6 +58,7 @@ from .const import (
     REQUEST_TIMEOUT,
 )
 from .extension_filter import parse_extension_filter
+from .numbers import AllowedNumbers
 
 if TYPE_CHECKING:
     from .coordinator import KalliopeConfigEntry
@@ -409,19 +411,25 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Which extensions get devices, and voicemail sensors on or off."""
+        """Which extensions get devices, voicemail sensors, allowed numbers."""
         errors: dict[str, str] = {}
         if user_input is not None:
             extensions = str(user_input.get(CONF_EXTENSIONS) or "").strip()
+            allowed = str(user_input.get(CONF_ALLOWED_NUMBERS) or "").strip()
             try:
                 parse_extension_filter(extensions)
             except ValueError:
                 errors[CONF_EXTENSIONS] = "invalid_extension_filter"
-            else:
+            try:
+                AllowedNumbers.parse(allowed)
+            except ValueError:
+                errors[CONF_ALLOWED_NUMBERS] = "invalid_allowed_numbers"
+            if not errors:
                 return self.async_create_entry(
                     data={
                         CONF_EXTENSIONS: extensions,
                         CONF_VOICEMAIL_SENSORS: user_input[CONF_VOICEMAIL_SENSORS],
+                        CONF_ALLOWED_NUMBERS: allowed,
                     }
                 )
         current = user_input or self.config_entry.options
@@ -435,6 +443,12 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
                     CONF_VOICEMAIL_SENSORS,
                     default=current.get(CONF_VOICEMAIL_SENSORS, True),
                 ): BooleanSelector(),
+                vol.Optional(
+                    CONF_ALLOWED_NUMBERS,
+                    description={
+                        "suggested_value": current.get(CONF_ALLOWED_NUMBERS, "")
+                    },
+                ): str,
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -51,6 +51,9 @@ from .const import (
 )
 from .extension_filter import ExtensionFilter, parse_extension_filter
 from .health import PbxHealth
+
+if TYPE_CHECKING:
+    from .forwarding import ForwardingManager
 
 type KalliopeConfigEntry = ConfigEntry[KalliopeRuntimeData]
 
@@ -152,6 +155,7 @@ class KalliopeRuntimeData:
     registrations: RegistrationsCoordinator
     voicemail: VoicemailCoordinator
     system: SystemCoordinator
+    forwarding: ForwardingManager
     pbx_device_id: str
     options: dict[str, Any] = field(default_factory=dict)
 

@@ -31,6 +31,10 @@ def _device_info_fields() -> frozenset[str]:
 VIA_DEVICE_ID_SUPPORTED = "via_device_id" in _device_info_fields()
 
 
+# Lets action fields offer only extension devices.
+EXTENSION_MODEL_ID = "extension"
+
+
 class Source(StrEnum):
     """Which coordinator an entity's data comes from."""
 
@@ -78,6 +82,7 @@ def extension_device_info(runtime: KalliopeRuntimeData, exten: str) -> DeviceInf
             name=name,
             manufacturer=MANUFACTURER,
             model=model,
+            model_id=EXTENSION_MODEL_ID,
             via_device_id=runtime.pbx_device_id,
         )
     return DeviceInfo(
@@ -85,6 +90,7 @@ def extension_device_info(runtime: KalliopeRuntimeData, exten: str) -> DeviceInf
         name=name,
         manufacturer=MANUFACTURER,
         model=model,
+        model_id=EXTENSION_MODEL_ID,
         via_device=(DOMAIN, pbx_id),
     )
 

@@ -1,0 +1,258 @@
+"""Assist intents: call someone from an extension, forwarding on/off, voicemail.
+
+The sentences that reach these intents ship as `custom_sentences` files (see
+the README); the handlers work with any phrasing that fills the slots.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import config_validation as cv, intent
+import voluptuous as vol
+
+from .api import Click2CallType, KalliopeError, PhonebookFilter
+from .const import DOMAIN
+from .coordinator import KalliopeConfigEntry
+from .exceptions import async_require_admin, translate_error
+from .numbers import InvalidNumberError, normalize_number
+
+INTENT_CALL = "KalliopeCall"
+INTENT_CALL_FORWARDING = "KalliopeCallForwarding"
+INTENT_VOICEMAIL = "KalliopeVoicemail"
+
+_SPEECH = {
+    "en": {
+        "calling": "Calling {contact} from {extension}. Pick up the phone when it rings.",
+        "forwarding_on": "Calls to {extension} are now forwarded to {target}.",
+        "forwarding_off": "Call forwarding for {extension} is off.",
+        "no_voicemail": "There is no new voicemail.",
+        "voicemail": "There are {total} new voicemail messages: {details}.",
+        "voicemail_one": "There is 1 new voicemail message, for {details}.",
+        "unknown_extension": "I don't know an extension called {extension}.",
+        "extension_required": "Which extension should ring first?",
+        "unknown_contact": "I couldn't find {contact} in the phonebook.",
+        "no_pbx": "No KalliopePBX is available.",
+    },
+    "it": {
+        "calling": "Chiamo {contact} da {extension}. Rispondi quando squilla.",
+        "forwarding_on": "Le chiamate per {extension} ora vanno a {target}.",
+        "forwarding_off": "L'inoltro di chiamata per {extension} è disattivato.",
+        "no_voicemail": "Non ci sono nuovi messaggi in segreteria.",
+        "voicemail": "Ci sono {total} nuovi messaggi in segreteria: {details}.",
+        "voicemail_one": "C'è 1 nuovo messaggio in segreteria, per {details}.",
+        "unknown_extension": "Non conosco un interno chiamato {extension}.",
+        "extension_required": "Da quale interno devo chiamare?",
+        "unknown_contact": "Non ho trovato {contact} in rubrica.",
+        "no_pbx": "Nessun KalliopePBX disponibile.",
+    },
+}
+
+
+def _speech(language: str, key: str, **values: object) -> str:
+    texts = _SPEECH.get(language.split("-")[0].lower(), _SPEECH["en"])
+    return texts[key].format(**values)
+
+
+def _folded(text: str) -> str:
+    """Case- and accent-insensitive form, for matching spoken names."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join(
+        "".join(c for c in decomposed if not unicodedata.combining(c)).split()
+    )
+
+
+def _loaded_entries(hass: HomeAssistant) -> list[KalliopeConfigEntry]:
+    return [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+
+
+def _find_extension(
+    hass: HomeAssistant, spoken: str
+) -> tuple[KalliopeConfigEntry, str, str] | None:
+    """An extension by number or by name: (entry, extension, display name)."""
+    wanted = _folded(spoken)
+    for entry in _loaded_entries(hass):
+        for exten, config in entry.runtime_data.extensions.items():
+            name = config.name or exten
+            if wanted in (exten, _folded(name)):
+                return entry, exten, name
+    return None
+
+
+class _KalliopeIntent(intent.IntentHandler):
+    platforms = None
+
+    def _extension(
+        self, intent_obj: intent.Intent, slots: dict[str, dict[str, str]]
+    ) -> tuple[KalliopeConfigEntry, str, str]:
+        language = intent_obj.language
+        if "extension" not in slots:
+            raise intent.IntentHandleError(_speech(language, "extension_required"))
+        spoken = slots["extension"]["value"]
+        found = _find_extension(intent_obj.hass, spoken)
+        if found is None:
+            raise intent.IntentHandleError(
+                _speech(language, "unknown_extension", extension=spoken)
+            )
+        return found
+
+
+class CallIntentHandler(_KalliopeIntent):
+    """Ring an extension's phone, then dial a contact, colleague or number."""
+
+    intent_type = INTENT_CALL
+    description = "Calls a contact, a colleague or a number from an office phone"
+    slot_schema = {  # noqa: RUF012 - the base class declares it
+        vol.Required("contact"): cv.string,
+        vol.Optional("extension"): cv.string,
+    }
+
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Resolve both ends, check the number, place the call."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        entry, exten, exten_name = self._extension(intent_obj, slots)
+        runtime = entry.runtime_data
+        spoken = slots["contact"]["value"]
+        contact_name, number = await self._number_for(intent_obj, entry, spoken)
+        number = runtime.forwarding.validate_number(number)
+        try:
+            await runtime.client.click2call(exten, number, Click2CallType.AUTO)
+        except KalliopeError as err:
+            raise translate_error(intent_obj.hass, entry, err) from err
+        response = intent_obj.create_response()
+        response.async_set_speech(
+            _speech(
+                intent_obj.language,
+                "calling",
+                contact=contact_name,
+                extension=exten_name,
+            )
+        )
+        return response
+
+    async def _number_for(
+        self, intent_obj: intent.Intent, entry: KalliopeConfigEntry, spoken: str
+    ) -> tuple[str, str]:
+        """A spoken number, a colleague's name, or a phonebook contact."""
+        try:
+            return spoken, normalize_number(spoken)
+        except InvalidNumberError:
+            pass
+        colleague = _find_extension(intent_obj.hass, spoken)
+        if colleague is not None and colleague[0] is entry:
+            return colleague[2], colleague[1]
+        try:
+            contacts = await entry.runtime_data.client.search_phonebook(
+                PhonebookFilter(any=f"%{spoken}%")
+            )
+        except KalliopeError as err:
+            raise translate_error(intent_obj.hass, entry, err) from err
+        wanted = _folded(spoken)
+        with_phone = [c for c in contacts if c.phone]
+        # Prefer the contact whose whole name was said.
+        with_phone.sort(key=lambda c: _folded(c.name or "") != wanted)
+        if not with_phone:
+            raise intent.IntentHandleError(
+                _speech(intent_obj.language, "unknown_contact", contact=spoken)
+            )
+        best = with_phone[0]
+        assert best.phone is not None  # noqa: S101 - filtered above
+        return best.name or spoken, best.phone
+
+
+class CallForwardingIntentHandler(_KalliopeIntent):
+    """Turn an extension's call forwarding on (to its target) or off."""
+
+    intent_type = INTENT_CALL_FORWARDING
+    description = "Turns call forwarding of an office extension on or off"
+    slot_schema = {  # noqa: RUF012 - the base class declares it
+        vol.Required("extension"): cv.string,
+        vol.Required("state"): vol.In(["on", "off"]),
+    }
+
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Administrators only, like the switch."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        entry, exten, exten_name = self._extension(intent_obj, slots)
+        await async_require_admin(intent_obj.hass, intent_obj.context)
+        forwarding = entry.runtime_data.forwarding
+        response = intent_obj.create_response()
+        if slots["state"]["value"] == "on":
+            await forwarding.async_forward_to_target(exten)
+            response.async_set_speech(
+                _speech(
+                    intent_obj.language,
+                    "forwarding_on",
+                    extension=exten_name,
+                    target=forwarding.target(exten),
+                )
+            )
+        else:
+            await forwarding.async_clear(exten)
+            response.async_set_speech(
+                _speech(intent_obj.language, "forwarding_off", extension=exten_name)
+            )
+        return response
+
+
+class VoicemailIntentHandler(_KalliopeIntent):
+    """How many new voicemail messages wait, and for whom."""
+
+    intent_type = INTENT_VOICEMAIL
+    description = "Tells how many new voicemail messages are waiting, and for whom"
+    slot_schema = {vol.Optional("extension"): cv.string}  # noqa: RUF012
+
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Counts from the last voicemail poll of every PBX, or of one extension."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        language = intent_obj.language
+        entries = _loaded_entries(intent_obj.hass)
+        if not entries:
+            raise intent.IntentHandleError(_speech(language, "no_pbx"))
+        if "extension" in slots:
+            entry, exten, _ = self._extension(intent_obj, slots)
+            wanted: list[tuple[KalliopeConfigEntry, str]] = [(entry, exten)]
+        else:
+            wanted = [
+                (entry, exten)
+                for entry in entries
+                for exten in entry.runtime_data.extensions
+            ]
+        waiting: list[tuple[str, int]] = []
+        for entry, exten in wanted:
+            runtime = entry.runtime_data
+            count = runtime.voicemail_count(exten)
+            if count is not None and count.new > 0:
+                config = runtime.extensions.get(exten)
+                waiting.append(((config.name if config else None) or exten, count.new))
+        total = sum(new for _, new in waiting)
+        details = ", ".join(f"{name} ({new})" for name, new in waiting)
+        response = intent_obj.create_response()
+        if total == 0:
+            response.async_set_speech(_speech(language, "no_voicemail"))
+        elif total == 1:
+            response.async_set_speech(
+                _speech(language, "voicemail_one", details=waiting[0][0])
+            )
+        else:
+            response.async_set_speech(
+                _speech(language, "voicemail", total=total, details=details)
+            )
+        return response
+
+
+@callback
+def async_setup_intents(hass: HomeAssistant) -> None:
+    """Register the intents (once, from `async_setup`)."""
+    for handler in (
+        CallIntentHandler(),
+        CallForwardingIntentHandler(),
+        VoicemailIntentHandler(),
+    ):
+        intent.async_register(hass, handler)
