@@ -10,6 +10,7 @@ import unicodedata
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, Unauthorized
 from homeassistant.helpers import config_validation as cv, intent
 import voluptuous as vol
 
@@ -35,6 +36,7 @@ _SPEECH = {
         "extension_required": "Which extension should ring first?",
         "unknown_contact": "I couldn't find {contact} in the phonebook.",
         "no_pbx": "No KalliopePBX is available.",
+        "admin_only": "Only an administrator can change call forwarding.",
     },
     "it": {
         "calling": "Chiamo {contact} da {extension}. Rispondi quando squilla.",
@@ -47,6 +49,7 @@ _SPEECH = {
         "extension_required": "Da quale interno devo chiamare?",
         "unknown_contact": "Non ho trovato {contact} in rubrica.",
         "no_pbx": "Nessun KalliopePBX disponibile.",
+        "admin_only": "Solo un amministratore può modificare l'inoltro di chiamata.",
     },
 }
 
@@ -88,6 +91,22 @@ def _find_extension(
 class _KalliopeIntent(intent.IntentHandler):
     platforms = None
 
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Speak our translated errors instead of failing the conversation."""
+        try:
+            return await self._async_handle(intent_obj)
+        except Unauthorized as err:
+            raise intent.IntentHandleError(
+                _speech(intent_obj.language, "admin_only")
+            ) from err
+        except intent.IntentError:
+            raise
+        except HomeAssistantError as err:
+            raise intent.IntentHandleError(str(err)) from err
+
+    async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        raise NotImplementedError
+
     def _extension(
         self, intent_obj: intent.Intent, slots: dict[str, dict[str, str]]
     ) -> tuple[KalliopeConfigEntry, str, str]:
@@ -113,7 +132,7 @@ class CallIntentHandler(_KalliopeIntent):
         vol.Optional("extension"): cv.string,
     }
 
-    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+    async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
         """Resolve both ends, check the number, place the call."""
         slots = self.async_validate_slots(intent_obj.slots)
         entry, exten, exten_name = self._extension(intent_obj, slots)
@@ -147,14 +166,25 @@ class CallIntentHandler(_KalliopeIntent):
         colleague = _find_extension(intent_obj.hass, spoken)
         if colleague is not None and colleague[0] is entry:
             return colleague[2], colleague[1]
+        words = _folded(spoken).split()
+        # The PBX matches one field at a time: fetch by the longest word,
+        # then keep contacts whose name has every spoken word.
         try:
             contacts = await entry.runtime_data.client.search_phonebook(
-                PhonebookFilter(any=f"%{spoken}%")
+                PhonebookFilter(any=f"%{max(words, key=len)}%")
             )
         except KalliopeError as err:
             raise translate_error(intent_obj.hass, entry, err) from err
-        wanted = _folded(spoken)
-        with_phone = [c for c in contacts if c.phone]
+        wanted = " ".join(words)
+        with_phone = [
+            contact
+            for contact in contacts
+            if contact.phone
+            and all(
+                word in _folded(f"{contact.name or ''} {contact.organization or ''}")
+                for word in words
+            )
+        ]
         # Prefer the contact whose whole name was said.
         with_phone.sort(key=lambda c: _folded(c.name or "") != wanted)
         if not with_phone:
@@ -176,7 +206,7 @@ class CallForwardingIntentHandler(_KalliopeIntent):
         vol.Required("state"): vol.In(["on", "off"]),
     }
 
-    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+    async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
         """Administrators only, like the switch."""
         slots = self.async_validate_slots(intent_obj.slots)
         entry, exten, exten_name = self._extension(intent_obj, slots)
@@ -208,7 +238,7 @@ class VoicemailIntentHandler(_KalliopeIntent):
     description = "Tells how many new voicemail messages are waiting, and for whom"
     slot_schema = {vol.Optional("extension"): cv.string}  # noqa: RUF012
 
-    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+    async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
         """Counts from the last voicemail poll of every PBX, or of one extension."""
         slots = self.async_validate_slots(intent_obj.slots)
         language = intent_obj.language

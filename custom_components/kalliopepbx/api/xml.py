@@ -568,13 +568,20 @@ def _v4_call(node: Any) -> CallRecord | None:
         if raw_status
         else CallStatus.UNKNOWN
     )
+    # The `detailed` format adds the 3.x-style fields; `summary` lacks them.
+    direction = integer(child(node, "direction"))
     return CallRecord(
         id=call_id,
         unique_id=text(child(node, "unique_id")) or call_id,
+        direction=_DIRECTIONS.get(direction or 0, CallDirection.UNKNOWN),
         status=status,
         status_raw=raw_status,
         caller=text(child(node, "caller")),
+        caller_name=text(child(node, "caller_name")),
         called=text(child(node, "called")),
+        called_name=text(child(node, "called_name")),
+        called_callgroup=text(child(node, "called_callgroup")),
+        gateway_id=text(child(node, "gateway_id")),
         gateway_name=text(child(node, "gateway_name")),
         start=timestamp(child(node, "start_time")),
         answer=timestamp(child(node, "answer_time")),
