@@ -18,6 +18,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -242,6 +243,8 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
             except (CannotConnectError, KalliopeError) as err:
                 errors, placeholders = errors_for(err)
+            except AbortFlow:
+                raise  # already configured: not an unexpected error
             except Exception:
                 _LOGGER.exception("Unexpected error while adding a PBX")
                 errors = {"base": "unknown"}

@@ -170,14 +170,26 @@ def async_add_extension_entities[DescriptionT](
 ) -> None:
     """Create entities per extension now and whenever the PBX gains some.
 
-    Entities whose feature went away (e.g. voicemail turned off on the PBX)
-    are removed from the entity registry; removed extensions lose their
-    whole device elsewhere.
+    Entities whose feature went away (e.g. voicemail turned off on the PBX
+    or in the options, also while Home Assistant was not running) are removed
+    from the entity registry; removed extensions lose their whole device
+    elsewhere.
     """
     runtime = entry.runtime_data
     descriptions = tuple(descriptions)
     pbx_id = runtime.system.pbx_id
+    registry = er.async_get(runtime.system.hass)
+    # Registered by an earlier run: dropped by the first sync if not wanted.
+    keys = {key_of(description) for description in descriptions}
+    prefix = f"{pbx_id}_"
     created: set[tuple[str, str]] = set()
+    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if registered.domain != platform or not registered.unique_id.startswith(prefix):
+            continue
+        exten, _, key = registered.unique_id.removeprefix(prefix).partition("_")
+        if key in keys:
+            created.add((exten, key))
+    added: set[tuple[str, str]] = set()
 
     @callback
     def sync() -> None:
@@ -191,7 +203,6 @@ def async_add_extension_entities[DescriptionT](
         }
         gone = created - wanted.keys()
         if gone:
-            registry = er.async_get(entry.runtime_data.system.hass)
             for exten, key in gone:
                 entity_id = registry.async_get_entity_id(
                     platform, DOMAIN, f"{pbx_id}_{exten}_{key}"
@@ -199,9 +210,11 @@ def async_add_extension_entities[DescriptionT](
                 if entity_id is not None:
                     registry.async_remove(entity_id)
             created.difference_update(gone)
-        new = sorted(wanted.keys() - created)
+            added.difference_update(gone)
+        new = sorted(wanted.keys() - added)
         if new:
             created.update(new)
+            added.update(new)
             async_add_entities([create(*wanted[item]) for item in new])
 
     sync()

@@ -14,11 +14,12 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import FailoverType, FirmwareSlot, FirmwareUpdateStatus, LicenseStatus
-from .const import CONF_VOICEMAIL_SENSORS
+from .const import CONF_VOICEMAIL_SENSORS, DOMAIN
 from .coordinator import (
     TOTAL_VOICEMAIL_KEY,
     KalliopeConfigEntry,
@@ -290,6 +291,15 @@ async def async_setup_entry(
 ) -> None:
     """Add the PBX's sensors and those of every extension, now and later."""
     runtime = entry.runtime_data
+    registry = er.async_get(hass)
+    for description in PBX_SENSORS:
+        if description.exists_fn(runtime):
+            continue
+        # Turned off in the options: remove it rather than leave it orphaned.
+        if entity_id := registry.async_get_entity_id(
+            Platform.SENSOR, DOMAIN, f"{runtime.system.pbx_id}_{description.key}"
+        ):
+            registry.async_remove(entity_id)
     async_add_entities(
         PbxSensor(runtime, description)
         for description in PBX_SENSORS
