@@ -3,9 +3,10 @@ a config entry pointing at it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 from homeassistant.const import (
     CONF_HOST,
@@ -15,6 +16,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -37,6 +39,20 @@ PASSWORD = "admin"
 def load_fixture_bytes(name: str) -> bytes:
     """A fixture file's raw bytes (BOM and CRLF included)."""
     return (FIXTURES / name).read_bytes()
+
+
+def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
+    """A device of ours by identifier (`async_get_device` is deprecated in 2026)."""
+    registry = dr.async_get(hass)
+    return next(
+        (
+            device
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+            if (DOMAIN, identifier) in device.identifiers
+        ),
+        None,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +130,14 @@ async def init_integration(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, including those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield

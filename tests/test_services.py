@@ -15,7 +15,6 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
-from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -23,7 +22,7 @@ from custom_components.kalliopepbx.api import KalliopeApiError
 from custom_components.kalliopepbx.const import CONF_ALLOWED_NUMBERS, DOMAIN
 from simulator import PbxState
 
-from .conftest import PBX_ID
+from .conftest import PBX_ID, find_device
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -55,7 +54,7 @@ async def call(
 
 def extension_device(hass: HomeAssistant, exten: str) -> str:
     """The device id of an extension."""
-    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{PBX_ID}_{exten}")})
+    device = find_device(hass, f"{PBX_ID}_{exten}")
     assert device is not None
     return device.id
 
@@ -174,7 +173,7 @@ async def test_target_errors(
     hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
 ) -> None:
     """Every wrong way to name an extension is refused before any request."""
-    pbx_device = dr.async_get(hass).async_get_device({(DOMAIN, PBX_ID)})
+    pbx_device = find_device(hass, PBX_ID)
     assert pbx_device is not None
     cases: list[tuple[dict[str, Any], str]] = [
         ({"number": "0212345678"}, "extension_required"),

@@ -183,16 +183,15 @@ def resolve_extension(
     """An extension device, or a PBX and an extension number."""
     if device_id := call.data.get(ATTR_DEVICE_ID):
         device = dr.async_get(hass).async_get(device_id)
-        if device is not None:
-            for entry_id in device.config_entries:
-                entry = hass.config_entries.async_get_entry(entry_id)
-                if entry is None or entry.domain != DOMAIN:
-                    continue
-                loaded = _loaded_entry(hass, entry_id)
-                prefix = f"{loaded.runtime_data.system.pbx_id}_"
-                for domain, identifier in device.identifiers:
-                    if domain == DOMAIN and identifier.startswith(prefix):
-                        return loaded, identifier.removeprefix(prefix)
+        identifiers = device.identifiers if device is not None else set()
+        # Our identifiers are `<pbx id>_<extension>`: they name the PBX too.
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if entry.state is not ConfigEntryState.LOADED:
+                continue
+            prefix = f"{entry.runtime_data.system.pbx_id}_"
+            for domain, identifier in identifiers:
+                if domain == DOMAIN and identifier.startswith(prefix):
+                    return entry, identifier.removeprefix(prefix)
         raise _validation_error("not_an_extension_device", device_id=device_id)
     exten = call.data.get(ATTR_EXTENSION)
     if exten is None:
