@@ -9,6 +9,7 @@ from homeassistant.auth.models import User
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -184,3 +185,25 @@ async def test_new_voicemail_event(
     assert hass.states.get(entity_id).state == fired_at
     # Extensions without voicemail have no voicemail event.
     assert hass.states.get("event.vittoria_donati_voicemail") is None
+
+
+async def test_mailbox_polled_for_its_event_alone(
+    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+) -> None:
+    """With its counters disabled, a mailbox is still polled for its event."""
+    registry = er.async_get(hass)
+    for key in ("new", "urgent", "old"):
+        registry.async_update_entity(
+            f"sensor.stefano_villa_{key}_voicemails",
+            disabled_by=er.RegistryEntryDisabler.USER,
+        )
+    registry.async_update_entity(
+        "sensor.kalliopepbx_office_new_voicemails",
+        disabled_by=er.RegistryEntryDisabler.USER,
+    )
+    voicemail = config_entry.runtime_data.voicemail
+    assert "201" in voicemail.mailboxes_to_poll()
+    registry.async_update_entity(
+        "event.stefano_villa_voicemail", disabled_by=er.RegistryEntryDisabler.USER
+    )
+    assert "201" not in voicemail.mailboxes_to_poll()

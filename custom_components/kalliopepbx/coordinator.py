@@ -61,6 +61,7 @@ COORDINATOR_LOGGER = LOGGER.getChild("coordinator")
 
 VOICEMAIL_SENSOR_KEYS = ("voicemail_new", "voicemail_urgent", "voicemail_old")
 TOTAL_VOICEMAIL_KEY = "new_voicemails"
+VOICEMAIL_EVENT_KEY = "voicemail"
 
 
 class _CoordinatorLogFilter(logging.Filter):
@@ -376,15 +377,15 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
         self.concurrency = VOICEMAIL_CONCURRENCY
 
     def mailboxes_to_poll(self) -> list[str]:
-        """Mailboxes with voicemail on whose sensors (or the total) are enabled."""
+        """Mailboxes with voicemail on whose sensors, event (or the total) are enabled."""
         entry = self.config_entry
         if not entry.options.get(CONF_VOICEMAIL_SENSORS, True):
             return []
         registry = er.async_get(self.hass)
         pbx_id = self._system.pbx_id
 
-        def enabled(unique_id: str) -> bool:
-            entity_id = registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id)
+        def enabled(unique_id: str, platform: Platform = Platform.SENSOR) -> bool:
+            entity_id = registry.async_get_entity_id(platform, DOMAIN, unique_id)
             if entity_id is None:  # not created yet: enabled by default
                 return True
             entity = registry.async_get(entity_id)
@@ -401,6 +402,7 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
             exten
             for exten in with_voicemail
             if any(enabled(f"{pbx_id}_{exten}_{key}") for key in VOICEMAIL_SENSOR_KEYS)
+            or enabled(f"{pbx_id}_{exten}_{VOICEMAIL_EVENT_KEY}", Platform.EVENT)
         ]
 
     async def _fetch(self) -> VoicemailData:

@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_VOICEMAIL_SENSORS
-from .coordinator import KalliopeConfigEntry, KalliopeRuntimeData
+from .coordinator import VOICEMAIL_EVENT_KEY, KalliopeConfigEntry, KalliopeRuntimeData
 from .entity import KalliopeEntity, Source, async_add_extension_entities
 
 PARALLEL_UPDATES = 0
@@ -80,7 +80,7 @@ EXTENSION_EVENTS: tuple[ExtensionEventDescription, ...] = (
         event_fn=_registration_event,
     ),
     ExtensionEventDescription(
-        key="voicemail",
+        key=VOICEMAIL_EVENT_KEY,
         translation_key="voicemail",
         event_types=["new_voicemail"],
         source=Source.VOICEMAIL,
