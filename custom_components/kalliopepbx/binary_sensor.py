@@ -26,6 +26,7 @@ class PbxBinarySensorDescription(BinarySensorEntityDescription):
 
     source: Source
     value_fn: Callable[[KalliopeRuntimeData], bool | None]
+    exists_fn: Callable[[KalliopeRuntimeData], bool] = lambda _: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +44,10 @@ PBX_BINARY_SENSORS: tuple[PbxBinarySensorDescription, ...] = (
         source=Source.REGISTRATIONS,
         value_fn=lambda runtime: (
             data.pending if (data := runtime.registrations.latest) else None
+        ),
+        # A firmware without `/pbx/pending` (HTTP 404) reports None.
+        exists_fn=lambda runtime: (
+            (data := runtime.registrations.latest) is None or data.pending is not None
         ),
     ),
     PbxBinarySensorDescription(
@@ -79,7 +84,9 @@ async def async_setup_entry(
     """Add the PBX's binary sensors and those of every extension."""
     runtime = entry.runtime_data
     async_add_entities(
-        PbxBinarySensor(runtime, description) for description in PBX_BINARY_SENSORS
+        PbxBinarySensor(runtime, description)
+        for description in PBX_BINARY_SENSORS
+        if description.exists_fn(runtime)
     )
     async_add_extension_entities(
         entry,

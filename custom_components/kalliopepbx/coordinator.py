@@ -375,11 +375,13 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
         )
         self._system = system
         self.concurrency = VOICEMAIL_CONCURRENCY
+        # Every mailbox answered HTTP 404: this firmware has no voicemail counts.
+        self.unsupported = False
 
     def mailboxes_to_poll(self) -> list[str]:
         """Mailboxes with voicemail on whose sensors, event (or the total) are enabled."""
         entry = self.config_entry
-        if not entry.options.get(CONF_VOICEMAIL_SENSORS, True):
+        if self.unsupported or not entry.options.get(CONF_VOICEMAIL_SENSORS, True):
             return []
         registry = er.async_get(self.hass)
         pbx_id = self._system.pbx_id
@@ -421,6 +423,9 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
         if fatal is not None:
             raise fatal
         if errors and not counts:
+            if all(isinstance(err, KalliopeNotSupportedError) for err in errors):
+                self.unsupported = True
+                return VoicemailData(counts={})
             raise errors[0]
         data = VoicemailData(
             counts=counts, failed=frozenset(set(mailboxes) - counts.keys())

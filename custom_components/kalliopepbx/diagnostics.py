@@ -36,6 +36,11 @@ async def async_get_config_entry_diagnostics(
     registrations = runtime.registrations.latest
     voicemail = runtime.voicemail.latest
     system = runtime.system.latest
+    unsupported = set(system.unsupported) if system else set()
+    if runtime.voicemail.unsupported:
+        unsupported.add("voicemail_count")
+    if registrations is not None and registrations.pending is None:
+        unsupported.add("pending")
     return {
         "entry": {
             "title": entry.title,
@@ -62,7 +67,7 @@ async def async_get_config_entry_diagnostics(
             "license_refused_code": runtime.health.license_refused_code,
             "clock_skew_seconds": runtime.health.clock_skew,
         },
-        "unsupported_endpoints": sorted(system.unsupported) if system else None,
+        "unsupported_endpoints": sorted(unsupported),
         "license": asdict(system.license) if system and system.license else None,
         "firmware": asdict(system.firmware) if system and system.firmware else None,
         "firmware_update": asdict(system.update_state)

@@ -79,7 +79,7 @@ class PbxHealth:
             self._set_clock_skew(err.skew_seconds)
         if self.available:
             self.available = False
-            LOGGER.info("KalliopePBX %s is unavailable: %s", self._title, err)
+            LOGGER.info("%s is unavailable: %s", self._title, err)
 
     @property
     def license_problem(self) -> bool:
@@ -92,7 +92,7 @@ class PbxHealth:
     def _reachable(self) -> None:
         if not self.available:
             self.available = True
-            LOGGER.info("KalliopePBX %s is available again", self._title)
+            LOGGER.info("%s is available again", self._title)
 
     @callback
     def _clear_clock_skew(self) -> None:

@@ -37,7 +37,19 @@ FAILOVER_STATES = [
 
 
 def _voicemail_on(runtime: KalliopeRuntimeData) -> bool:
-    return bool(runtime.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True))
+    return not runtime.voicemail.unsupported and bool(
+        runtime.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True)
+    )
+
+
+def _supported(endpoint: str) -> Callable[[KalliopeRuntimeData], bool]:
+    """Whether the firmware offers the endpoint behind a sensor (no HTTP 404)."""
+
+    def supported(runtime: KalliopeRuntimeData) -> bool:
+        data = runtime.system.latest
+        return data is None or endpoint not in data.unsupported
+
+    return supported
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +124,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         options=LICENSE_STATES,
         source=Source.SYSTEM,
         value_fn=_license_status,
+        exists_fn=_supported("license"),
     ),
     PbxSensorDescription(
         key="licensed_extensions",
@@ -122,6 +135,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
             if (data := runtime.system.latest) and data.license
             else None
         ),
+        exists_fn=_supported("license"),
     ),
     PbxSensorDescription(
         key="firmware_version",
@@ -129,6 +143,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "running_version"),
+        exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
         key="firmware_slot",
@@ -138,6 +153,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "running"),
+        exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
         key="firmware_primary",
@@ -145,6 +161,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "primary"),
+        exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
         key="firmware_secondary",
@@ -152,6 +169,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "secondary"),
+        exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
         key="firmware_update_status",
@@ -161,6 +179,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=_update_status,
+        exists_fn=_supported("firmware_update_status"),
     ),
     PbxSensorDescription(
         key=TOTAL_VOICEMAIL_KEY,
