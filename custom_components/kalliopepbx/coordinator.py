@@ -115,11 +115,14 @@ class VoicemailData:
 
     counts: Mapping[str, VoicemailCount]
     failed: frozenset[str] = frozenset()
+    # New messages last seen in the mailboxes that failed this cycle: a
+    # mailbox that did not answer must not look emptied in the total.
+    failed_new: int = 0
 
     @property
     def total_new(self) -> int:
         """New messages over every polled mailbox."""
-        return sum(count.new for count in self.counts.values())
+        return sum(count.new for count in self.counts.values()) + self.failed_new
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,11 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
         )
         self.client = client
         self.health = health
+        self._source = name
+        # The last refresh failed / a refresh is running (see `_refresh_if_failing`).
+        self._failing = False
+        self._fetching = False
+        health.on_recovery(name, self._refresh_if_failing)
         self._changed_keys: set[str] | None = None
         self._notified_success: bool | None = None
         self._keyed_listeners: dict[object, set[CALLBACK_TYPE]] = {}
@@ -257,23 +265,40 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
 
     async def _async_update_data(self) -> DataT:
         self._changed_keys = None
+        self._fetching = True
         try:
             data = await self._fetch()
         except KalliopeError as err:
+            self._failing = True
             raise self._translate(err) from err
+        finally:
+            self._fetching = False
         self._report_success(data)
+        if self._failing:
+            self._failing = False
+            self.health.recovered(self._source)
         return data
+
+    @callback
+    def _refresh_if_failing(self) -> None:
+        """The PBX answered another coordinator again: retry now, not a whole interval later."""
+        if self._failing and not self._fetching:
+            self.config_entry.async_create_background_task(
+                self.hass,
+                self.async_request_refresh(),
+                f"{self.name} refresh after recovery",
+            )
 
     async def _fetch(self) -> DataT:
         raise NotImplementedError
 
     @callback
     def _report_success(self, data: DataT) -> None:
-        self.health.succeeded()
+        self.health.succeeded(self._source)
 
     def _translate(self, err: KalliopeError) -> Exception:
         """Map a client error to what the coordinator machinery expects."""
-        self.health.failed(err)
+        self.health.failed(err, self._source)
         if isinstance(err, KalliopeClockSkewError):
             return UpdateFailed(
                 translation_domain=DOMAIN,
@@ -375,6 +400,8 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
         )
         self._system = system
         self.concurrency = VOICEMAIL_CONCURRENCY
+        # Last counts of every polled mailbox, kept for those failing now.
+        self._last_counts: dict[str, VoicemailCount] = {}
         # Every mailbox answered HTTP 404: this firmware has no voicemail counts.
         self.unsupported = False
 
@@ -427,8 +454,13 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
                 self.unsupported = True
                 return VoicemailData(counts={})
             raise errors[0]
+        failed = frozenset(set(mailboxes) - counts.keys())
+        carried = {m: self._last_counts[m] for m in failed if m in self._last_counts}
+        self._last_counts = {**carried, **counts}
         data = VoicemailData(
-            counts=counts, failed=frozenset(set(mailboxes) - counts.keys())
+            counts=counts,
+            failed=failed,
+            failed_new=sum(count.new for count in carried.values()),
         )
         previous = self.latest
         if previous is not None:
@@ -550,7 +582,9 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
 
     @callback
     def _report_success(self, data: SystemData) -> None:
-        self.health.system_refreshed(data.license, data.license_refused_code)
+        self.health.system_refreshed(
+            data.license, data.license_refused_code, self._source
+        )
 
     async def _configs_from_brief(self, optional: Any) -> list[UserConfig] | None:
         """A firmware without `/users/configs/`: names from `/users/brief/`."""

@@ -36,6 +36,10 @@ class PbxHealth:
         self.license_refused_code: int | None = None
         self.clock_skew: float | None = None
         self.on_license_refusal_change: Callable[[], None] | None = None
+        # Sources (coordinators) whose last refresh failed: the PBX is back
+        # when none is left, so a source failing alone does not flap the log.
+        self._failing: set[str] = set()
+        self._recovery_callbacks: dict[str, Callable[[], None]] = {}
 
     @property
     def license_issue_id(self) -> str:
@@ -48,19 +52,34 @@ class PbxHealth:
         return f"clock_skew_{self._entry_id}"
 
     @callback
-    def succeeded(self) -> None:
+    def on_recovery(self, source: str, refresh: Callable[[], None]) -> None:
+        """Call `refresh` when another source finds the PBX answering again."""
+        self._recovery_callbacks[source] = refresh
+
+    @callback
+    def recovered(self, source: str) -> None:
+        """`source` worked again after failing: the others need not wait."""
+        for other, refresh in list(self._recovery_callbacks.items()):
+            if other != source:
+                refresh()
+
+    @callback
+    def succeeded(self, source: str = "") -> None:
         """A refresh of licence-gated data worked: all is well."""
-        self._reachable()
+        self._reachable(source)
         self._clear_clock_skew()
         if self._set_refusal(None) and self.on_license_refusal_change:
             self.on_license_refusal_change()
 
     @callback
     def system_refreshed(
-        self, license_info: LicenseInfo | None, refused_code: int | None
+        self,
+        license_info: LicenseInfo | None,
+        refused_code: int | None,
+        source: str = "system",
     ) -> None:
         """The system refresh worked, possibly only for the licence endpoint."""
-        self._reachable()
+        self._reachable(source)
         self._clear_clock_skew()
         if license_info is not None:
             self.license = license_info
@@ -68,15 +87,16 @@ class PbxHealth:
         self._update_license_issue()
 
     @callback
-    def failed(self, err: KalliopeError) -> None:
+    def failed(self, err: KalliopeError, source: str = "") -> None:
         """A refresh failed: log once, raise the matching repair issue."""
         if isinstance(err, KalliopeLicenseError):
-            self._reachable()
+            self._reachable(source)
             if self._set_refusal(err.code) and self.on_license_refusal_change:
                 self.on_license_refusal_change()
             return
         if isinstance(err, KalliopeClockSkewError):
             self._set_clock_skew(err.skew_seconds)
+        self._failing.add(source)
         if self.available:
             self.available = False
             LOGGER.info("%s is unavailable: %s", self._title, err)
@@ -89,8 +109,9 @@ class PbxHealth:
         return self.license is not None and not self.license.status.allows_api
 
     @callback
-    def _reachable(self) -> None:
-        if not self.available:
+    def _reachable(self, source: str) -> None:
+        self._failing.discard(source)
+        if not self.available and not self._failing:
             self.available = True
             LOGGER.info("%s is available again", self._title)
 
