@@ -9,12 +9,13 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTH
+from .const import CONF_AUTH, CONF_PBX_ID
 from .coordinator import KalliopeConfigEntry
 
 TO_REDACT = {
     CONF_AUTH,
     CONF_PASSWORD,
+    CONF_PBX_ID,  # the serial number on 4.x
     CONF_USERNAME,
     "password_md5",
     "password_digest",

@@ -1,0 +1,139 @@
+"""Diagnostics: what a bug report shows, and that no secret is in it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+import json
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import paths
+
+from custom_components.kalliopepbx.api import DigestCredentials
+from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
+from custom_components.kalliopepbx.const import CONF_AUTH, DOMAIN
+from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
+
+from .conftest import PASSWORD, TITLE, entry_data
+
+# The simulator listens on a new port every run.
+VARIABLE = paths("entry.data.port")
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots as Home Assistant's own."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+def secrets_of(state: PbxState) -> set[str]:
+    """Every secret the PBX or the stored credentials hold."""
+    secrets = {
+        PASSWORD,
+        md5_hex(PASSWORD),
+        state.salt,
+        digest_password(PASSWORD, state.salt),
+        state.privacy_password,
+    }
+    for ext in state.extensions.values():
+        secrets.update(
+            secret
+            for secret in (ext.sip_secret, ext.gui_secret_md5, ext.vm_secret)
+            if secret
+        )
+    return secrets
+
+
+def assert_no_secret(diagnostics: dict[str, Any], state: PbxState) -> None:
+    """No secret anywhere in the output, as text or as a JSON string value."""
+    text = json.dumps(diagnostics)
+    for secret in secrets_of(state):
+        # Voicemail PINs are short digit strings: look for them as values.
+        needle = f'"{secret}"' if secret.isdigit() else secret
+        assert needle not in text, f"secret {secret!r} in diagnostics"
+
+
+async def test_diagnostics_v3(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    simulator: RunningSimulator,
+    pbx_state: PbxState,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """A 3.x PBX: the coordinators' state and the PBX's data, redacted."""
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, init_integration
+    )
+    assert diagnostics["entry"]["data"]["port"] == simulator.port
+    assert diagnostics["entry"]["data"][CONF_AUTH] == "**REDACTED**"
+    assert diagnostics == snapshot(exclude=VARIABLE)
+    assert_no_secret(diagnostics, pbx_state)
+
+
+@pytest.fixture
+async def v4_entry(
+    hass: HomeAssistant, socket_enabled: None
+) -> AsyncIterator[tuple[MockConfigEntry, PbxState]]:
+    """A loaded entry of a 4.x PBX (salted digest credentials)."""
+    state = build_scenario(3, auth="v4", serial="KPBX-4X-000042")
+    async with run_simulator(state) as sim:
+        credentials = DigestCredentials.from_password(PASSWORD, state.salt)
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=TITLE,
+            unique_id="KPBX-4X-000042",
+            data=entry_data(
+                sim,
+                pbx_id="KPBX-4X-000042",
+                serial_number="KPBX-4X-000042",
+                **{CONF_AUTH: credentials.as_dict()},
+            ),
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        yield entry, state
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_diagnostics_v4_has_no_secret(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    v4_entry: tuple[MockConfigEntry, PbxState],
+) -> None:
+    """A 4.x PBX: neither the salt nor the digest nor the serial number."""
+    entry, state = v4_entry
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["auth_scheme"] == "v4"
+    assert_no_secret(diagnostics, state)
+    assert "KPBX-4X-000042" not in json.dumps(diagnostics["entry"]["data"])
+
+
+async def test_diagnostics_name_missing_endpoints(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+    pbx_state: PbxState,
+) -> None:
+    """Endpoints the firmware lacks are listed."""
+    pbx_state.disable_endpoint("/system/firmware/updatestatus")
+    pbx_state.disable_endpoint("/voicemails/")
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    assert diagnostics["unsupported_endpoints"] == [
+        "firmware_update_status",
+        "voicemail_count",
+    ]
+    assert diagnostics["voicemail"]["polled_mailboxes"] == 0
