@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.components.button import (
+    ButtonDeviceClass,
+    ButtonEntity,
+    ButtonEntityDescription,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -47,6 +51,7 @@ PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
     PbxButtonDescription(
         key="restart_pbx_engine",
         translation_key="restart_pbx_engine",
+        device_class=ButtonDeviceClass.RESTART,
         # Drops every call in progress: opt-in.
         entity_registry_enabled_default=False,
         press_fn=lambda runtime: runtime.client.restart_pbx_engine(),
