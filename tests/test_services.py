@@ -19,7 +19,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.api import KalliopeApiError
-from custom_components.kalliopepbx.const import CONF_ALLOWED_NUMBERS, DOMAIN
+from custom_components.kalliopepbx.api.auth import md5_hex
+from custom_components.kalliopepbx.const import (
+    CONF_ALLOWED_NUMBERS,
+    CONF_CDR_PRIVACY_MD5,
+    DOMAIN,
+)
 from simulator import PbxState
 
 from .conftest import PBX_ID, find_device
@@ -587,19 +592,21 @@ async def test_get_call_records_validation(hass: HomeAssistant) -> None:
     assert err.value.translation_key == "end_before_start"
 
 
+@pytest.mark.parametrize("entry_options", [{CONF_CDR_PRIVACY_MD5: md5_hex("wrong")}])
+async def test_get_call_records_wrong_privacy_password(hass: HomeAssistant) -> None:
+    """A wrong privacy password in the options is the PBX's error 3, translated."""
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "get_call_records", {}, response=True)
+    assert err.value.translation_key == "pbx_error"
+    assert err.value.translation_placeholders["code"] == "3"
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_CDR_PRIVACY_MD5: md5_hex("privacy")}])
 async def test_get_call_records_privacy_password(
     hass: HomeAssistant, pbx_state: PbxState
 ) -> None:
-    """A wrong privacy password is the PBX's error 3, translated."""
-    with pytest.raises(HomeAssistantError) as err:
-        await call(
-            hass, "get_call_records", {"privacy_password": "wrong"}, response=True
-        )
-    assert err.value.translation_key == "pbx_error"
-    result = await call(
-        hass,
-        "get_call_records",
-        {"privacy_password": pbx_state.privacy_password, "status": "answered"},
-        response=True,
-    )
+    """The privacy password from the options opens the records."""
+    assert pbx_state.privacy_password == "privacy"
+    result = await call(hass, "get_call_records", {"status": "answered"}, response=True)
+    assert result["count"] > 0
     assert all(r["status"] == "answered" for r in result["records"])

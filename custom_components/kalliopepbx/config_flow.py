@@ -46,9 +46,12 @@ from .api import (
     KalliopeResponseError,
     credentials_from_dict,
 )
+from .api.auth import md5_hex
 from .const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
+    CONF_CDR_PRIVACY_MD5,
+    CONF_CDR_PRIVACY_PASSWORD,
     CONF_EXTENSIONS,
     CONF_PBX_ID,
     CONF_TENANT_DOMAIN,
@@ -428,13 +431,21 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
             except ValueError:
                 errors[CONF_ALLOWED_NUMBERS] = "invalid_allowed_numbers"
             if not errors:
-                return self.async_create_entry(
-                    data={
-                        CONF_EXTENSIONS: extensions,
-                        CONF_VOICEMAIL_SENSORS: user_input[CONF_VOICEMAIL_SENSORS],
-                        CONF_ALLOWED_NUMBERS: allowed,
-                    }
+                options: dict[str, Any] = {
+                    CONF_EXTENSIONS: extensions,
+                    CONF_VOICEMAIL_SENSORS: user_input[CONF_VOICEMAIL_SENSORS],
+                    CONF_ALLOWED_NUMBERS: allowed,
+                }
+                # Left empty: keep the privacy password given earlier.
+                privacy = user_input.get(CONF_CDR_PRIVACY_PASSWORD)
+                privacy_md5 = (
+                    md5_hex(privacy)
+                    if privacy
+                    else self.config_entry.options.get(CONF_CDR_PRIVACY_MD5)
                 )
+                if privacy_md5:
+                    options[CONF_CDR_PRIVACY_MD5] = privacy_md5
+                return self.async_create_entry(data=options)
         current = user_input or self.config_entry.options
         schema = vol.Schema(
             {
@@ -452,6 +463,7 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
                         "suggested_value": current.get(CONF_ALLOWED_NUMBERS, "")
                     },
                 ): str,
+                vol.Optional(CONF_CDR_PRIVACY_PASSWORD): _PASSWORD_SELECTOR,
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -9,11 +9,12 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTH, CONF_PBX_ID
+from .const import CONF_AUTH, CONF_CDR_PRIVACY_MD5, CONF_PBX_ID
 from .coordinator import KalliopeConfigEntry
 
 TO_REDACT = {
     CONF_AUTH,
+    CONF_CDR_PRIVACY_MD5,
     CONF_PASSWORD,
     CONF_PBX_ID,  # the serial number on 4.x
     CONF_USERNAME,
@@ -46,7 +47,7 @@ async def async_get_config_entry_diagnostics(
         "entry": {
             "title": entry.title,
             "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
             "auth_scheme": entry.data[CONF_AUTH].get("scheme"),
         },
         "coordinators": {

@@ -38,8 +38,7 @@ from .api import (
     KalliopeError,
     PhonebookFilter,
 )
-from .api.auth import md5_hex
-from .const import DOMAIN
+from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
 from .coordinator import KalliopeConfigEntry
 from .exceptions import async_call_pbx, async_require_admin, translate_error
 
@@ -59,7 +58,6 @@ ATTR_DIRECTION = "direction"
 ATTR_STATUS = "status"
 ATTR_CALLER = "caller"
 ATTR_CALLED = "called"
-ATTR_PRIVACY_PASSWORD = "privacy_password"  # noqa: S105 - a field name
 
 SERVICE_CLICK2CALL = "click2call"
 SERVICE_SET_CALL_FORWARDING = "set_call_forwarding"
@@ -142,7 +140,6 @@ GET_CALL_RECORDS_SCHEMA = vol.Schema(
         ),
         vol.Optional(ATTR_CALLER): _TEXT,
         vol.Optional(ATTR_CALLED): _TEXT,
-        vol.Optional(ATTR_PRIVACY_PASSWORD): vol.All(cv.string, vol.Length(max=128)),
         vol.Optional(ATTR_LIMIT, default=100): vol.All(
             vol.Coerce(int), vol.Range(min=1, max=1000)
         ),
@@ -385,7 +382,6 @@ async def _get_call_records(hass: HomeAssistant, call: ServiceCall) -> ServiceRe
             client.call_records_v4(CdrFormat.DETAILED, begin=begin, end=end),
         )
     else:
-        privacy = call.data.get(ATTR_PRIVACY_PASSWORD)
         query = CdrQuery(
             begin=begin,
             end=end,
@@ -395,7 +391,7 @@ async def _get_call_records(hass: HomeAssistant, call: ServiceCall) -> ServiceRe
                 caller_num=_wildcard(caller) if caller else None,
                 called_num=_wildcard(called) if called else None,
             ),
-            privacy_password_md5=md5_hex(privacy) if privacy else None,
+            privacy_password_md5=entry.options.get(CONF_CDR_PRIVACY_MD5),
         )
         records = await async_call_pbx(hass, entry, client.call_records(query))
     # 4.x filters by time only; 3.x did the rest already and matches again.

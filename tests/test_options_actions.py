@@ -1,0 +1,77 @@
+"""Options that guard the actions: allowed numbers and the CDR privacy password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.kalliopepbx.api.auth import md5_hex
+from custom_components.kalliopepbx.const import (
+    CONF_ALLOWED_NUMBERS,
+    CONF_CDR_PRIVACY_MD5,
+    CONF_CDR_PRIVACY_PASSWORD,
+    CONF_EXTENSIONS,
+    CONF_VOICEMAIL_SENSORS,
+)
+
+pytestmark = pytest.mark.usefixtures("init_integration")
+
+
+async def submit_options(
+    hass: HomeAssistant, entry: MockConfigEntry, answers: dict[str, Any]
+) -> dict[str, Any]:
+    """Open the options, submit `answers`, return the result."""
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        flow["flow_id"], {CONF_VOICEMAIL_SENSORS: True, **answers}
+    )
+    await hass.async_block_till_done()
+    return dict(result)
+
+
+async def test_allowed_numbers_pattern_is_checked(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """An invalid regular expression is refused on its field."""
+    result = await submit_options(hass, config_entry, {CONF_ALLOWED_NUMBERS: "0[1-9"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ALLOWED_NUMBERS: "invalid_allowed_numbers"}
+
+    result = await submit_options(
+        hass, config_entry, {CONF_ALLOWED_NUMBERS: " 0[1-9][0-9]{5,9} "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options[CONF_ALLOWED_NUMBERS] == "0[1-9][0-9]{5,9}"
+
+
+async def test_privacy_password_stored_as_md5_and_kept(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """Only the md5 is stored; leaving the field empty keeps it."""
+    await submit_options(hass, config_entry, {CONF_CDR_PRIVACY_PASSWORD: "privacy"})
+    assert config_entry.options[CONF_CDR_PRIVACY_MD5] == md5_hex("privacy")
+    assert "privacy" not in config_entry.options.values()
+
+    await submit_options(hass, config_entry, {CONF_EXTENSIONS: "201-205"})
+    assert config_entry.options[CONF_CDR_PRIVACY_MD5] == md5_hex("privacy")
+    assert config_entry.options[CONF_EXTENSIONS] == "201-205"
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_ALLOWED_NUMBERS: "0[1-9"}])
+async def test_stored_pattern_that_no_longer_compiles_allows_nothing(
+    hass: HomeAssistant,
+) -> None:
+    """The guard fails closed: external numbers are refused."""
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "kalliopepbx",
+            "click2call",
+            {"extension": "201", "number": "0212345678"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "number_not_allowed"
