@@ -36,6 +36,8 @@ from custom_components.kalliopepbx.config_flow import parse_target
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
+    CONF_CDR_PRIVACY_MD5,
+    CONF_CDR_PRIVACY_PASSWORD,
     CONF_EXTENSIONS,
     CONF_PBX_ID,
     CONF_TENANT_DOMAIN,
@@ -662,6 +664,32 @@ async def test_options_validation_and_storage(
     # Reloaded with the filter: only those extensions are there.
     assert entry.state is ConfigEntryState.LOADED
     assert sorted(entry.runtime_data.extensions) == ["201", "203"]
+
+
+@ADMIN_PASSWORD
+async def test_options_keep_only_the_privacy_password_md5(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The CDR privacy password is stored as its md5; left empty, it is kept."""
+    entry = init_integration
+    answers = {CONF_VOICEMAIL_SENSORS: True}
+    result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+    result = dict(
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {**answers, CONF_CDR_PRIVACY_PASSWORD: "s3gr3t0"}
+        )
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_CDR_PRIVACY_MD5] == md5_hex("s3gr3t0")
+    assert "s3gr3t0" not in json.dumps(dict(entry.options))
+
+    result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+    result = dict(
+        await hass.config_entries.options.async_configure(result["flow_id"], answers)
+    )
+    await hass.async_block_till_done()
+    assert entry.options[CONF_CDR_PRIVACY_MD5] == md5_hex("s3gr3t0")
 
 
 @pytest.mark.parametrize("scenario", [{"extensions": 12, "scenario": "demo"}])

@@ -19,7 +19,7 @@ from syrupy.filters import paths
 
 from custom_components.kalliopepbx.api import DigestCredentials
 from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
-from custom_components.kalliopepbx.const import CONF_AUTH, DOMAIN
+from custom_components.kalliopepbx.const import CONF_AUTH, CONF_CDR_PRIVACY_MD5, DOMAIN
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 
 from .conftest import PASSWORD, TITLE, entry_data
@@ -42,6 +42,7 @@ def secrets_of(state: PbxState) -> set[str]:
         state.salt,
         digest_password(PASSWORD, state.salt),
         state.privacy_password,
+        md5_hex(state.privacy_password),
     }
     for ext in state.extensions.values():
         secrets.update(
@@ -56,9 +57,16 @@ def assert_no_secret(diagnostics: dict[str, Any], state: PbxState) -> None:
     """No secret anywhere in the output, as text or as a JSON string value."""
     text = json.dumps(diagnostics)
     for secret in secrets_of(state):
-        # Voicemail PINs are short digit strings: look for them as values.
-        needle = f'"{secret}"' if secret.isdigit() else secret
+        # Short ones (voicemail PINs, the simulator's privacy password, which
+        # is also part of a key's name) are looked for as whole values.
+        needle = f'"{secret}"' if len(secret) < 12 else secret
         assert needle not in text, f"secret {secret!r} in diagnostics"
+
+
+@pytest.fixture
+def entry_options(pbx_state: PbxState) -> dict[str, Any]:
+    """Options holding a secret of their own: the CDR privacy password's md5."""
+    return {CONF_CDR_PRIVACY_MD5: md5_hex(pbx_state.privacy_password)}
 
 
 async def test_diagnostics_v3(
