@@ -112,9 +112,15 @@ class KalliopeClient:
         self.credentials = credentials
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
-        self._semaphore = asyncio.Semaphore(max_concurrent_requests)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._license_path: str | None = None
+        # yarl checks the port only when it is first read, i.e. mid-request.
+        if port is not None and not 0 < port < 65536:
+            raise KalliopeInputError(f"invalid port: {port!r}")
+        if max_concurrent_requests < 1:
+            # No slot at all would make every call wait forever.
+            raise KalliopeInputError("max_concurrent_requests must be at least 1")
+        self._semaphore = asyncio.Semaphore(max_concurrent_requests)
         try:
             self._base_url = URL.build(
                 scheme="https" if use_ssl else "http", host=host, port=port

@@ -168,7 +168,8 @@ def decode_document(body: bytes, endpoint: str) -> Any:
         raise KalliopeResponseError(
             endpoint, f"answer is not well-formed XML ({err})"
         ) from err
-    except ValueError as err:
+    except (ValueError, LookupError) as err:
+        # LookupError: an encoding declaration Python does not know.
         raise KalliopeResponseError(endpoint, f"answer is not XML ({err})") from err
 
 
