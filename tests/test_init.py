@@ -653,3 +653,50 @@ async def test_missing_endpoint_is_an_unsupported_feature(
     )
     diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
     assert diagnostics["unsupported_endpoints"] == unsupported.split()
+
+
+async def test_firmware_without_user_configs_uses_brief(
+    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """No `/users/configs/`: extension devices come from `/users/brief/`."""
+    pbx_state.disable_endpoint("/users/configs/")
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    giulia = find_device(hass, f"{PBX_ID}_202")
+    assert giulia is not None
+    assert giulia.name == "Giulia Rossi"
+    assert hass.states.get("binary_sensor.giulia_rossi_registered").state == STATE_ON
+    # The brief list says nothing of voicemail or forwarding.
+    assert hass.states.get("sensor.giulia_rossi_new_voicemails") is None
+    diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
+    assert diagnostics["unsupported_endpoints"] == ["users_configs"]
+
+
+@pytest.mark.parametrize("entry_options", [{"extensions": "230-201"}])
+async def test_invalid_stored_extension_filter_means_all(
+    hass: HomeAssistant, init_integration: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """A filter the options flow would refuse, stored anyway: every extension."""
+    assert sorted(init_integration.runtime_data.extensions) == sorted(
+        pbx_state.extensions
+    )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_pending_failing_fails_the_registrations_poll(
+    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """HTTP 500 on `/pbx/pending` is a failed poll, not an unsupported feature."""
+    pbx_state.add_fault("/pbx/pending", "http500")
+    await config_entry.runtime_data.registrations.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.giulia_rossi_registered").state == (
+        STATE_UNAVAILABLE
+    )
+    assert hass.states.get(
+        "binary_sensor.kalliopepbx_office_pending_changes"
+    ).state == (STATE_UNAVAILABLE)
+    await config_entry.runtime_data.registrations.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.giulia_rossi_registered").state == STATE_ON
