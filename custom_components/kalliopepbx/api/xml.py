@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 import json
+import math
 import re
 from typing import Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -82,12 +84,14 @@ def as_list(node: Any) -> list[Any]:
 
 def text(node: Any) -> str | None:
     """Stripped text of an element; None when empty or missing."""
+    # A loop, not recursion: a JSON answer can nest lists thousands deep.
+    while isinstance(node, list | Mapping):
+        if isinstance(node, list):
+            node = node[0] if node else None
+        else:
+            node = node.get("#text")
     if node is None:
         return None
-    if isinstance(node, list):
-        return text(node[0]) if node else None
-    if isinstance(node, Mapping):
-        return text(node.get("#text"))
     value = str(node).strip()
     return value or None
 
@@ -111,7 +115,11 @@ def number(node: Any) -> float | None:
     if value is None:
         return None
     match = _NUMBER.search(value)
-    return float(match.group().replace(",", ".")) if match else None
+    if match is None:
+        return None
+    result = float(match.group().replace(",", "."))
+    # 400 nines are infinity, which no count or port can be.
+    return result if math.isfinite(result) else None
 
 
 def integer(node: Any) -> int | None:
@@ -143,6 +151,27 @@ def child(node: Any, name: str) -> Any:
 # ---------------------------------------------------------------- documents
 
 
+def _refuse_dtd(*_: object) -> None:
+    raise ExpatError("document type declarations refused")
+
+
+class _ExpatWithoutDtd:
+    """`xml.parsers.expat` for xmltodict, with declarations refused by the parser.
+
+    The byte check in `decode_document` cannot see a declaration in UTF-16;
+    the parser sees it whatever the encoding.
+    """
+
+    @staticmethod
+    def ParserCreate(  # noqa: N802 - the name xmltodict calls
+        encoding: str | None = None, namespace_separator: str | None = None
+    ) -> expat.XMLParserType:
+        parser = expat.ParserCreate(encoding, namespace_separator)
+        parser.StartDoctypeDeclHandler = _refuse_dtd
+        parser.EntityDeclHandler = _refuse_dtd
+        return parser
+
+
 def decode_document(body: bytes, endpoint: str) -> Any:
     """Parse an XML body into xmltodict's structure, refusing dangerous input."""
     data = body.lstrip()
@@ -155,12 +184,16 @@ def decode_document(body: bytes, endpoint: str) -> Any:
     if not data.startswith(b"<"):
         raise KalliopeResponseError(endpoint, "answer is not XML")
     try:
-        return xmltodict.parse(data, disable_entities=True)
+        return xmltodict.parse(data, disable_entities=True, expat=_ExpatWithoutDtd)
     except ExpatError as err:
         if "not well-formed" in str(err) or "encoding" in str(err):
             # Some firmwares send latin-1 without declaring it.
             try:
-                return xmltodict.parse(data.decode("latin-1"), disable_entities=True)
+                return xmltodict.parse(
+                    data.decode("latin-1"),
+                    disable_entities=True,
+                    expat=_ExpatWithoutDtd,
+                )
             except (ExpatError, ValueError):
                 pass
         if "no element found" in str(err) or "unclosed token" in str(err):
@@ -229,7 +262,7 @@ def parse_salt(body: bytes, endpoint: str) -> str | None:
     if stripped.startswith(b"{"):
         try:
             data = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         salt = data.get("salt") if isinstance(data, dict) else None
         return str(salt).strip() or None if salt is not None else None
@@ -251,7 +284,7 @@ def parse_json_value(body: bytes, keys: Iterable[str]) -> str | None:
         return None
     try:
         data = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = stripped.decode("utf-8", "replace").strip()
         return value if value and not value.startswith("<") else None
     if isinstance(data, str):
@@ -622,7 +655,7 @@ def parse_cdr_json(body: bytes, endpoint: str) -> list[CallRecord]:
     """A v4 CDR answer in JSON: `{"cdr": [...]}` or a bare list of calls."""
     try:
         data = json.loads(body)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise KalliopeResponseError(endpoint, "answer is not JSON") from err
     calls = data.get("cdr") if isinstance(data, dict) else data
     if isinstance(calls, dict):
@@ -674,12 +707,13 @@ def build_request(content: Mapping[str, Any], request_id: str | None = None) -> 
     """A `<kpbx_request>` body; every value is escaped by the XML writer."""
     body: dict[str, Any] = {}
     if request_id is not None:
-        body["request_id"] = request_id
+        body["request_id"] = check_xml_text(request_id, "request_id")
     body.update(_clean(content))
     document: str = xmltodict.unparse(
         {"kpbx_request": body or None}, encoding="utf-8", full_document=True
     )
-    return document.encode("utf-8")
+    # A parser reads a raw CR as a line feed: only a reference keeps it.
+    return document.replace("\r", "&#13;").encode("utf-8")
 
 
 def failover_node(failover: Failover) -> dict[str, Any]:
