@@ -9,9 +9,18 @@ refresh wakes only the entities whose data changed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Set as AbstractSet,
+)
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +68,10 @@ type KalliopeConfigEntry = ConfigEntry[KalliopeRuntimeData]
 
 COORDINATOR_LOGGER = LOGGER.getChild("coordinator")
 
+# Lists longer than this are compared with the previous data in a worker
+# thread: 5000 extensions take a few milliseconds, more on small hardware.
+MERGE_IN_THREAD_ABOVE = 500
+
 VOICEMAIL_SENSOR_KEYS = ("voicemail_new", "voicemail_urgent", "voicemail_old")
 TOTAL_VOICEMAIL_KEY = "new_voicemails"
 VOICEMAIL_EVENT_KEY = "voicemail"
@@ -97,11 +110,17 @@ class RegistrationsData:
 
     registrations: Mapping[str, Registration]
     pending: bool | None
+    # Extensions whose phone is registered and answering: counted once here
+    # (often in a worker thread), not on every read by the sensors.
+    registered_count: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def registered_count(self) -> int:
-        """Extensions whose phone is registered and answering."""
-        return sum(1 for r in self.registrations.values() if r.registered)
+    def __post_init__(self) -> None:
+        """Count the registered extensions."""
+        object.__setattr__(
+            self,
+            "registered_count",
+            sum(1 for r in self.registrations.values() if r.registered),
+        )
 
     @property
     def unregistered_count(self) -> int:
@@ -118,11 +137,16 @@ class VoicemailData:
     # New messages last seen in the mailboxes that failed this cycle: a
     # mailbox that did not answer must not look emptied in the total.
     failed_new: int = 0
+    # New messages over every polled mailbox, counted once.
+    total_new: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def total_new(self) -> int:
-        """New messages over every polled mailbox."""
-        return sum(count.new for count in self.counts.values()) + self.failed_new
+    def __post_init__(self) -> None:
+        """Add up the new messages."""
+        object.__setattr__(
+            self,
+            "total_new",
+            sum(count.new for count in self.counts.values()) + self.failed_new,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +186,8 @@ class KalliopeRuntimeData:
     forwarding: ForwardingManager
     pbx_device_id: str
     options: dict[str, Any] = field(default_factory=dict)
+    # One device description per extension, shared by its entities.
+    device_infos: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def registration(self, exten: str) -> Registration | None:
         """An extension's registration, if the PBX lists one."""
@@ -217,15 +243,28 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
         self._failing = False
         self._fetching = False
         health.on_recovery(name, self._refresh_if_failing)
-        self._changed_keys: set[str] | None = None
+        # The keys that changed between the previous data and `data` (None:
+        # unknown, wake every listener), for that data object only.
+        self._changed_keys: AbstractSet[str] | None = None
+        self._changed_for: object = None
+        self._dispatching: AbstractSet[str] | None = None
         self._notified_success: bool | None = None
-        self._keyed_listeners: dict[object, set[CALLBACK_TYPE]] = {}
-        self._unkeyed_listeners: set[CALLBACK_TYPE] = set()
+        self._keyed_listeners: dict[object, list[CALLBACK_TYPE]] = {}
+        self._unkeyed_listeners: list[CALLBACK_TYPE] = []
 
     @property
     def latest(self) -> DataT | None:
         """Data of the last successful refresh; None before the first one."""
         return self.data
+
+    @property
+    def changed_keys(self) -> AbstractSet[str] | None:
+        """While listeners are woken: the keys (extensions) whose data changed.
+
+        None when every listener is woken (first data, availability change,
+        or data set from elsewhere): then anything may have changed.
+        """
+        return self._dispatching
 
     @callback
     def async_add_listener(
@@ -233,38 +272,59 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
     ) -> Callable[[], None]:
         """Index listeners by context (an extension) for selective updates."""
         remove = super().async_add_listener(update_callback, context)
+        if context is None:
+            self._unkeyed_listeners.append(update_callback)
+        else:
+            self._keyed_listeners.setdefault(context, []).append(update_callback)
+        # A partial, not a closure: one small object per listener, and there
+        # are several listeners per extension.
+        return partial(self._remove_listener, remove, update_callback, context)
+
+    @callback
+    def _remove_listener(
+        self, remove: Callable[[], None], update_callback: CALLBACK_TYPE, context: Any
+    ) -> None:
+        remove()
         bucket = (
             self._unkeyed_listeners
             if context is None
-            else self._keyed_listeners.setdefault(context, set())
+            else self._keyed_listeners.get(context)
         )
-        bucket.add(update_callback)
-
-        @callback
-        def remove_listener() -> None:
-            remove()
-            bucket.discard(update_callback)
-            if context is not None and not bucket:
-                self._keyed_listeners.pop(context, None)
-
-        return remove_listener
+        if bucket is None:
+            return
+        with contextlib.suppress(ValueError):
+            bucket.remove(update_callback)
+        if context is not None and not bucket:
+            self._keyed_listeners.pop(context, None)
 
     @callback
     def async_update_listeners(self) -> None:
-        """Wake only listeners of changed extensions, unless availability changed."""
+        """Wake only listeners of changed extensions, unless availability changed.
+
+        The cost is proportional to what changed: listeners of unchanged
+        extensions are not called at all.
+        """
         changed, self._changed_keys = self._changed_keys, None
+        if self._changed_for is not self.data:
+            changed = None
+        self._changed_for = None
         if changed is None or self._notified_success != self.last_update_success:
             self._notified_success = self.last_update_success
             super().async_update_listeners()
             return
-        for key in changed:
-            for update_callback in list(self._keyed_listeners.get(key, ())):
+        self._dispatching = changed
+        try:
+            for key in changed:
+                for update_callback in list(self._keyed_listeners.get(key, ())):
+                    update_callback()
+            for update_callback in list(self._unkeyed_listeners):
                 update_callback()
-        for update_callback in list(self._unkeyed_listeners):
-            update_callback()
+        finally:
+            self._dispatching = None
 
     async def _async_update_data(self) -> DataT:
         self._changed_keys = None
+        self._changed_for = None
         self._fetching = True
         try:
             data = await self._fetch()
@@ -291,6 +351,19 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
 
     async def _fetch(self) -> DataT:
         raise NotImplementedError
+
+    def _set_changed(self, data: DataT, changed: AbstractSet[str] | None) -> None:
+        """Remember which keys changed on the way to `data`."""
+        self._changed_keys = changed
+        self._changed_for = data
+
+    async def _merge[V](
+        self, old: Mapping[str, V] | None, new: Iterable[tuple[str, V]], size: int
+    ) -> tuple[Mapping[str, V], AbstractSet[str] | None]:
+        """`merge_changes`, in a worker thread when the list is long."""
+        if size > MERGE_IN_THREAD_ABOVE:
+            return await self.hass.async_add_executor_job(merge_changes, old, new)
+        return merge_changes(old, new)
 
     @callback
     def _report_success(self, data: DataT) -> None:
@@ -325,11 +398,32 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
         )
 
 
-def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
-    """Keys whose value differs, including added and removed ones."""
-    changed = {key for key, value in new.items() if old.get(key) != value}
-    changed.update(old.keys() - new.keys())
-    return changed
+def merge_changes[V](
+    old: Mapping[str, V] | None, new: Iterable[tuple[str, V]]
+) -> tuple[Mapping[str, V], AbstractSet[str] | None]:
+    """The new mapping and the keys whose value changed, were added or removed.
+
+    Unchanged values keep their previous object (and an unchanged mapping is
+    the previous one), so comparing old and new data afterwards is cheap.
+    Without a previous mapping every key counts as changed (None). Pure: it
+    may run in a worker thread.
+    """
+    if old is None:
+        return dict(new), None
+    merged: dict[str, V] = {}
+    changed: set[str] = set()
+    previous = old.get
+    for key, value in new:
+        before = previous(key)
+        if before is not None and (before is value or before == value):
+            merged[key] = before
+        else:
+            merged[key] = value
+            changed.add(key)
+    if len(merged) != len(old) or changed:
+        changed.update(key for key in old if key not in merged)
+        return merged, changed
+    return old, changed
 
 
 class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
@@ -367,12 +461,14 @@ class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
             raise pending
         else:
             pending_flag = pending
-        data = RegistrationsData(
-            registrations={r.exten: r for r in registrations}, pending=pending_flag
-        )
         previous = self.latest
-        if previous is not None:
-            self._changed_keys = _changed(previous.registrations, data.registrations)
+        merged, changed = await self._merge(
+            previous.registrations if previous is not None else None,
+            ((r.exten, r) for r in registrations),
+            len(registrations),
+        )
+        data = RegistrationsData(registrations=merged, pending=pending_flag)
+        self._set_changed(data, changed)
         if self.on_new_extensions is not None:
             self.on_new_extensions(set(data.registrations))
         return data
@@ -457,14 +553,18 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
         failed = frozenset(set(mailboxes) - counts.keys())
         carried = {m: self._last_counts[m] for m in failed if m in self._last_counts}
         self._last_counts = {**carried, **counts}
+        previous = self.latest
+        merged, changed = await self._merge(
+            previous.counts if previous is not None else None,
+            counts.items(),
+            len(counts),
+        )
         data = VoicemailData(
-            counts=counts,
+            counts=merged,
             failed=failed,
             failed_new=sum(count.new for count in carried.values()),
         )
-        previous = self.latest
-        if previous is not None:
-            self._changed_keys = _changed(previous.counts, data.counts)
+        self._set_changed(data, changed)
         return data
 
     async def _poll(
@@ -563,15 +663,22 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         if configs is None and "users_configs" in unsupported:
             configs = await self._configs_from_brief(optional)
         extensions = None
+        changed: AbstractSet[str] | None = None
         if configs is not None:
-            extensions = {
-                config.exten: config
-                for config in configs
-                if config.exten in self.extension_filter
-            }
+            previous = self.latest
+            extension_filter = self.extension_filter
+            extensions, changed = await self._merge(
+                previous.extensions if previous is not None else None,
+                (
+                    (config.exten, config)
+                    for config in configs
+                    if config.exten in extension_filter
+                ),
+                len(configs),
+            )
             self.known_extensions = extensions
             self.extensions_fetched = True
-        return SystemData(
+        data = SystemData(
             license=license_info,
             license_refused_code=refused_code,
             firmware=firmware,
@@ -579,6 +686,8 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
             extensions=extensions,
             unsupported=frozenset(unsupported),
         )
+        self._set_changed(data, changed)
+        return data
 
     @callback
     def _report_success(self, data: SystemData) -> None:

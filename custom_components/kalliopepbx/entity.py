@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 from homeassistant.core import callback
@@ -71,10 +72,25 @@ def extension_name(runtime: KalliopeRuntimeData, exten: str) -> str:
 
 
 def extension_device_info(runtime: KalliopeRuntimeData, exten: str) -> DeviceInfo:
-    """An extension's device, linked to its PBX."""
+    """An extension's device, linked to its PBX.
+
+    The entities of one extension share one (read-only) description: with
+    thousands of extensions, one per entity would be megabytes.
+    """
+    name = extension_name(runtime, exten)
+    shared: DeviceInfo | None = runtime.device_infos.get(exten)
+    if shared is None or shared.get("name") != name:
+        shared = runtime.device_infos[exten] = _extension_device_info(
+            runtime, exten, name
+        )
+    return shared
+
+
+def _extension_device_info(
+    runtime: KalliopeRuntimeData, exten: str, name: str
+) -> DeviceInfo:
     pbx_id = runtime.system.pbx_id
     identifiers = {(DOMAIN, f"{pbx_id}_{exten}")}
-    name = extension_name(runtime, exten)
     model = f"Extension {exten}"
     if VIA_DEVICE_ID_SUPPORTED:
         return DeviceInfo(  # type: ignore[typeddict-unknown-key]
@@ -179,43 +195,63 @@ def async_add_extension_entities[DescriptionT](
     descriptions = tuple(descriptions)
     pbx_id = runtime.system.pbx_id
     registry = er.async_get(runtime.system.hass)
-    # Registered by an earlier run: dropped by the first sync if not wanted.
     keys = {key_of(description) for description in descriptions}
     prefix = f"{pbx_id}_"
-    created: set[tuple[str, str]] = set()
-    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
-        if registered.domain != platform or not registered.unique_id.startswith(prefix):
+    # Keys of the entities per extension registered by an earlier run (each
+    # dropped by the first sync of its extension if not wanted any more), and
+    # of those this run added.
+    registered: dict[str, set[str]] = {}
+    for entity_entry in er.async_entries_for_config_entry(registry, entry.entry_id):
+        unique_id = entity_entry.unique_id
+        if entity_entry.domain != platform or not unique_id.startswith(prefix):
             continue
-        exten, _, key = registered.unique_id.removeprefix(prefix).partition("_")
+        exten, _, key = unique_id.removeprefix(prefix).partition("_")
         if key in keys:
-            created.add((exten, key))
-    added: set[tuple[str, str]] = set()
+            registered.setdefault(exten, set()).add(key)
+    added: dict[str, tuple[str, ...]] = {}
 
     @callback
     def sync() -> None:
-        if not runtime.system.extensions_fetched:
+        system = runtime.system
+        if not system.extensions_fetched:
             return
-        wanted = {
-            (exten, key_of(description)): (description, exten)
-            for exten in runtime.extensions
-            for description in descriptions
-            if exists(description, runtime, exten)
-        }
-        gone = created - wanted.keys()
-        if gone:
-            for exten, key in gone:
+        extensions = runtime.extensions
+        # Only the extensions whose configuration changed, when the system
+        # coordinator knows which: a change to one extension of thousands
+        # costs one extension's work.
+        extens = system.changed_keys
+        if extens is None:
+            extens = extensions.keys() | added.keys() | registered.keys()
+        new: list[tuple[str, str, DescriptionT]] = []
+        for exten in extens:
+            wanted = (
+                {
+                    key_of(description): description
+                    for description in descriptions
+                    if exists(description, runtime, exten)
+                }
+                if exten in extensions
+                else {}
+            )
+            done = added.pop(exten, ())
+            for key in registered.pop(exten, set()).union(done) - wanted.keys():
                 entity_id = registry.async_get_entity_id(
                     platform, DOMAIN, f"{pbx_id}_{exten}_{key}"
                 )
                 if entity_id is not None:
                     registry.async_remove(entity_id)
-            created.difference_update(gone)
-            added.difference_update(gone)
-        new = sorted(wanted.keys() - added)
+            new.extend(
+                (exten, key, description)
+                for key, description in wanted.items()
+                if key not in done
+            )
+            if wanted:
+                added[exten] = tuple(wanted)
         if new:
-            created.update(new)
-            added.update(new)
-            async_add_entities([create(*wanted[item]) for item in new])
+            new.sort(key=itemgetter(0, 1))
+            async_add_entities(
+                [create(description, exten) for exten, _, description in new]
+            )
 
     sync()
     entry.async_on_unload(runtime.system.async_add_listener(sync))
