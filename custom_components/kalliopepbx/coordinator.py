@@ -185,7 +185,8 @@ class KalliopeRuntimeData:
     system: SystemCoordinator
     forwarding: ForwardingManager
     pbx_device_id: str
-    options: dict[str, Any] = field(default_factory=dict)
+    # Holds the CDR privacy password's md5: kept out of repr.
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
     # One device description per extension, shared by its entities.
     device_infos: dict[str, Any] = field(default_factory=dict, repr=False)
 
