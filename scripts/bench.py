@@ -632,14 +632,16 @@ def naive_mode(runtime: Any) -> Iterator[None]:
 
     coordinators = (runtime.registrations, runtime.voicemail, runtime.system)
     saved_threshold = client_module.PARSE_IN_THREAD_ABOVE_BYTES
-    saved_merge = coordinator_module.MERGE_IN_THREAD_ABOVE
+    # (Absent before the coordinators compared polls in a worker thread.)
+    saved_merge = getattr(coordinator_module, "MERGE_IN_THREAD_ABOVE", None)
     saved_concurrency = runtime.voicemail.concurrency
     saved_always = [c.always_update for c in coordinators]
     saved_dispatch = KalliopeCoordinator.__dict__["async_update_listeners"]
 
     try:
         client_module.PARSE_IN_THREAD_ABOVE_BYTES = sys.maxsize  # type: ignore[misc]
-        coordinator_module.MERGE_IN_THREAD_ABOVE = sys.maxsize
+        if saved_merge is not None:
+            coordinator_module.MERGE_IN_THREAD_ABOVE = sys.maxsize
         runtime.voicemail.concurrency = 1
         for coordinator in coordinators:
             coordinator.always_update = True
@@ -649,7 +651,8 @@ def naive_mode(runtime: Any) -> Iterator[None]:
         yield
     finally:
         client_module.PARSE_IN_THREAD_ABOVE_BYTES = saved_threshold  # type: ignore[misc]
-        coordinator_module.MERGE_IN_THREAD_ABOVE = saved_merge
+        if saved_merge is not None:
+            coordinator_module.MERGE_IN_THREAD_ABOVE = saved_merge
         runtime.voicemail.concurrency = saved_concurrency
         for coordinator, always in zip(coordinators, saved_always, strict=True):
             coordinator.always_update = always
@@ -675,7 +678,17 @@ def machine() -> dict[str, Any]:
     ha_version = ""
     with suppress(ImportError):
         from homeassistant.const import __version__ as ha_version
+    commit = ""
+    with suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     return {
+        "commit": commit,
         "nproc": os.cpu_count(),
         "cpu": cpu or platform.processor(),
         "ram_gb": ram_gb,
