@@ -49,7 +49,7 @@ WIDE_CONCURRENCY = 16
 PASSWORD = "admin"
 PBX_ID = "KPBX-SIM-0001"
 
-# Budget (docs/performance.md, DESIGN.md "Performance budget").
+# The performance budget (docs/performance.md).
 BUDGET_VOICEMAIL_FACTOR = 1.2
 BUDGET_BASELINE_RATIO = 10.0
 BUDGET_SETUP_S_1000 = 15.0
