@@ -12,10 +12,10 @@ is logged as an error.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager
 import logging
 from typing import Any
 
+from aiohttp import web
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -28,7 +28,8 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.kalliopepbx.const import DOMAIN
-from simulator import PbxState, RunningSimulator, run_simulator
+from simulator import PbxState, RunningSimulator
+from simulator.app import create_app
 
 from .conftest import PASSWORD, PBX_ID
 
@@ -77,6 +78,7 @@ class VirtualClock:
             jump = min(step, remaining)
             remaining -= jump
             self.offset += jump
+            # Also fires what is due within the coordinators' random 0.05-0.5 s.
             async_fire_time_changed(self._hass)
             await self.settle()
 
@@ -95,26 +97,48 @@ def clock(hass: HomeAssistant) -> Iterator[VirtualClock]:
 
 
 class PbxPower:
-    """The simulated PBX as a machine that can be switched off and on again."""
+    """The simulated PBX as a machine that can be switched off and on again.
+
+    One application serves every power cycle (as one PBX would); switching
+    off closes the listening socket and every open connection.
+    """
 
     def __init__(self, state: PbxState) -> None:
         """Nothing runs until `on`."""
         self.state = state
         self.port = 0
-        self._running: AbstractAsyncContextManager[RunningSimulator] | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
 
     async def on(self) -> RunningSimulator:
         """Serve the PBX, on the same port as before if it ran already."""
-        self._running = run_simulator(self.state, port=self.port)
-        sim = await self._running.__aenter__()
-        self.port = sim.port
-        return sim
+        if self._runner is None:
+            self._runner = web.AppRunner(
+                create_app(self.state),
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=1.0,
+            )
+            await self._runner.setup()
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await self._site.start()
+        self.port = int(self._runner.addresses[-1][1])
+        return RunningSimulator(self.state, "127.0.0.1", self.port, "http")
 
     async def off(self) -> None:
-        """Stop serving: connections are refused until `on`."""
-        if self._running is not None:
-            running, self._running = self._running, None
-            await running.__aexit__(None, None, None)
+        """Stop serving: connections are dropped and refused until `on`."""
+        if self._site is not None and self._runner is not None:
+            site, self._site = self._site, None
+            await site.stop()
+            assert self._runner.server is not None
+            await self._runner.server.shutdown(0.1)
+
+    async def close(self) -> None:
+        """Switch off for good."""
+        await self.off()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
 
 @pytest.fixture
@@ -124,7 +148,7 @@ async def pbx_power(
     """The PBX's power switch."""
     power = PbxPower(pbx_state)
     yield power
-    await power.off()
+    await power.close()
 
 
 @pytest.fixture
