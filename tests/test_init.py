@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import timedelta
 import logging
 import socket
@@ -269,6 +270,58 @@ async def test_extension_added_and_removed_without_reload(
     assert hass.states.get("binary_sensor.reception_front_desk_registered").state == (
         STATE_ON
     )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_devices_follow_renames_and_firmware(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Renamed users rename their device; a new firmware shows on the PBX device."""
+    pbx_state.save_extension(
+        replace(pbx_state.extensions["203"], first_name="Marco", last_name="Bianco")
+    )
+    pbx_state.firmware_primary = "3.9.7-2801"
+    pbx_state.invalidate()
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert find_device(hass, f"{PBX_ID}_203").name == "Marco Bianco"
+    assert find_device(hass, PBX_ID).sw_version == "3.9.7-2801"
+
+    # An extension added while running, then renamed, is followed too.
+    pbx_state.add_extension("213", "Sofia", "Galli", vm_enabled=False)
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert find_device(hass, f"{PBX_ID}_213").name == "Sofia Galli"
+    pbx_state.save_extension(
+        replace(pbx_state.extensions["213"], last_name="Galli Neri")
+    )
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert find_device(hass, f"{PBX_ID}_213").name == "Sofia Galli Neri"
+
+    # A device the user deleted is not brought back by a later change.
+    device_registry.async_remove_device(find_device(hass, f"{PBX_ID}_204").id)
+    pbx_state.save_extension(replace(pbx_state.extensions["204"], last_name="Nuovo"))
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert find_device(hass, f"{PBX_ID}_204") is None
+    assert find_device(hass, f"{PBX_ID}_203").name == "Marco Bianco"
+
+
+async def test_stale_devices_removed_at_setup(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A device of an extension deleted while Home Assistant was down goes."""
+    stale = device_registry.async_get_or_create(
+        config_entry_id=config_entry.entry_id,
+        identifiers={(DOMAIN, f"{PBX_ID}_299")},
+        name="Former colleague",
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert device_registry.async_get(stale.id) is None
+    assert find_device(hass, f"{PBX_ID}_202") is not None
 
 
 async def test_stale_entities_removed_at_setup(

@@ -139,10 +139,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
-    _async_sync_devices(hass, entry)
-    entry.async_on_unload(
-        system.async_add_listener(lambda: _async_sync_devices(hass, entry))
-    )
+    devices = _ExtensionDevices(hass, entry)
+    devices.sync()
+    entry.async_on_unload(system.async_add_listener(devices.sync))
     entry.async_on_unload(health.clear)
     if not AUTOMATIC_OPTIONS_RELOAD:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
@@ -176,34 +175,79 @@ async def async_remove_config_entry_device(
     )
 
 
-@callback
-def _async_sync_devices(hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
-    """Drop devices of removed extensions, follow renames and firmware changes."""
-    runtime = entry.runtime_data
-    system = runtime.system
-    registry = dr.async_get(hass)
-    firmware = system.latest.firmware if system.latest else None
-    if firmware is not None:
-        pbx_device = registry.async_get(runtime.pbx_device_id)
-        if pbx_device and pbx_device.sw_version != firmware.running_version:
-            registry.async_update_device(
-                pbx_device.id, sw_version=firmware.running_version
+class _ExtensionDevices:
+    """Keeps extension devices in step with the PBX: removed, renamed."""
+
+    def __init__(self, hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
+        self._hass = hass
+        self._entry = entry
+        # Extension -> device id, from the last full pass.
+        self._device_ids: dict[str, str] = {}
+
+    @callback
+    def sync(self) -> None:
+        """Visit only the changed extensions when the system poll knows them."""
+        runtime = self._entry.runtime_data
+        system = runtime.system
+        registry = dr.async_get(self._hass)
+        firmware = system.latest.firmware if system.latest else None
+        if firmware is not None:
+            pbx_device = registry.async_get(runtime.pbx_device_id)
+            if pbx_device and pbx_device.sw_version != firmware.running_version:
+                registry.async_update_device(
+                    pbx_device.id, sw_version=firmware.running_version
+                )
+        if not system.extensions_fetched:
+            return
+        changed = system.changed_keys
+        extensions = runtime.extensions
+        if changed is None or any(
+            exten in extensions and exten not in self._device_ids for exten in changed
+        ):
+            self._sync_all(registry)
+            return
+        for exten in changed:
+            device_id = self._device_ids.get(exten)
+            device = registry.async_get(device_id) if device_id else None
+            if device is None:
+                self._device_ids.pop(exten, None)
+            else:
+                self._sync_device(registry, device, exten)
+
+    def _sync_all(self, registry: dr.DeviceRegistry) -> None:
+        runtime = self._entry.runtime_data
+        pbx_id = runtime.system.pbx_id
+        wanted = {f"{pbx_id}_{exten}": exten for exten in runtime.extensions}
+        self._device_ids.clear()
+        for device in dr.async_entries_for_config_entry(registry, self._entry.entry_id):
+            if device.id == runtime.pbx_device_id:
+                continue
+            exten = next(
+                (
+                    wanted[i]
+                    for d, i in device.identifiers
+                    if d == DOMAIN and i in wanted
+                ),
+                None,
             )
-    if not system.extensions_fetched:
-        return
-    wanted = {f"{system.pbx_id}_{exten}": exten for exten in runtime.extensions}
-    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
-        if device.id == runtime.pbx_device_id:
-            continue
-        exten = next(
-            (wanted[i] for d, i in device.identifiers if d == DOMAIN and i in wanted),
-            None,
-        )
-        if exten is None:
+            if exten is None:
+                registry.async_update_device(
+                    device.id, remove_config_entry_id=self._entry.entry_id
+                )
+                continue
+            self._sync_device(registry, device, exten)
+
+    def _sync_device(
+        self, registry: dr.DeviceRegistry, device: dr.DeviceEntry, exten: str
+    ) -> None:
+        runtime = self._entry.runtime_data
+        if exten not in runtime.extensions:
+            self._device_ids.pop(exten, None)
             registry.async_update_device(
-                device.id, remove_config_entry_id=entry.entry_id
+                device.id, remove_config_entry_id=self._entry.entry_id
             )
-            continue
+            return
+        self._device_ids[exten] = device.id
         name = extension_name(runtime, exten)
         if device.name != name:
             registry.async_update_device(device.id, name=name)

@@ -28,8 +28,8 @@ from custom_components.kalliopepbx.api import (
     PhonebookFilter,
     RegistrationStatus,
     UserUpdate,
+    xml,
 )
-from custom_components.kalliopepbx.api import xml
 from tests.conftest import load_fixture_bytes
 
 EP = "GET /test"
