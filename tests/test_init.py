@@ -671,6 +671,7 @@ async def test_failing_mailbox_makes_only_its_sensors_unavailable(
                 "sensor.kalliopepbx_office_new_voicemails",
                 "sensor.giulia_rossi_new_voicemails",
                 "sensor.giulia_rossi_urgent_voicemails",
+                "event.giulia_rossi_voicemail",
             ],
         ),
         (

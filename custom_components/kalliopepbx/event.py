@@ -62,10 +62,12 @@ def _voicemail_event(
 
 
 def _has_voicemail(runtime: KalliopeRuntimeData, exten: str) -> bool:
+    """Like the voicemail sensors: not when the firmware has no voicemail counts."""
     config = runtime.extensions.get(exten)
     return (
         config is not None
         and config.vm_enabled
+        and not runtime.voicemail.unsupported
         and bool(runtime.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True))
     )
 
