@@ -4,6 +4,7 @@ a config entry pointing at it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -19,6 +20,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import (
+    HomeAssistantSnapshotExtension,
+    HomeAssistantSnapshotSerializer,
+)
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+from syrupy.types import SerializableData
 
 from custom_components.kalliopepbx.api import AuthScheme, BasicCredentials
 from custom_components.kalliopepbx.api.auth import md5_hex
@@ -52,6 +60,43 @@ def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
             if (DOMAIN, identifier) in device.identifiers
         ),
         None,
+    )
+
+
+# Registry fields that newer Home Assistant releases added or changed; they
+# describe the core, not this integration, so snapshots leave them out.
+_CORE_VERSION_FIELDS = (
+    "aliases",
+    "compat_name",
+    "object_id_base",
+    "suggested_object_id",
+)
+
+
+class _SnapshotSerializer(HomeAssistantSnapshotSerializer):
+    """Newer cores key attributes by `StrEnum`s: serialize them as the strings they are."""
+
+    @classmethod
+    def _serialize(cls, data: SerializableData, **kwargs: Any) -> str:
+        if isinstance(data, dict) and any(isinstance(key, StrEnum) for key in data):
+            data = type(data)(
+                {
+                    str(key) if isinstance(key, StrEnum) else key: value
+                    for key, value in data.items()
+                }
+            )
+        return str(super()._serialize(data, **kwargs))
+
+
+class _SnapshotExtension(HomeAssistantSnapshotExtension):
+    serializer_class = _SnapshotSerializer
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots that hold on every supported Home Assistant release."""
+    return snapshot.use_extension(_SnapshotExtension).with_defaults(
+        exclude=props(*_CORE_VERSION_FIELDS)
     )
 
 

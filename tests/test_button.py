@@ -18,7 +18,6 @@ from pytest_homeassistant_custom_component.common import (
     MockUser,
     snapshot_platform,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from simulator import PbxState
@@ -34,12 +33,6 @@ def platform() -> Iterator[None]:
     """Load the button platform only."""
     with patch("custom_components.kalliopepbx.PLATFORMS", [Platform.BUTTON]):
         yield
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots without registry ids and timestamps, as Home Assistant's own."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 async def press(

@@ -12,7 +12,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import paths
@@ -26,12 +25,6 @@ from .conftest import PASSWORD, TITLE, entry_data
 
 # The simulator listens on a new port every run.
 VARIABLE = paths("entry.data.port")
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots as Home Assistant's own."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 def secrets_of(state: PbxState) -> set[str]:

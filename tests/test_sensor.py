@@ -13,7 +13,6 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     snapshot_platform,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from simulator import PbxState
@@ -24,12 +23,6 @@ def platform() -> Iterator[None]:
     """Load the sensor platform only."""
     with patch("custom_components.kalliopepbx.PLATFORMS", [Platform.SENSOR]):
         yield
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots without registry ids and timestamps, as Home Assistant's own."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")

@@ -231,9 +231,7 @@ class _ExtensionDevices:
                 None,
             )
             if exten is None:
-                registry.async_update_device(
-                    device.id, remove_config_entry_id=self._entry.entry_id
-                )
+                registry.async_remove_device(device.id)
                 continue
             self._sync_device(registry, device, exten)
 
@@ -243,9 +241,7 @@ class _ExtensionDevices:
         runtime = self._entry.runtime_data
         if exten not in runtime.extensions:
             self._device_ids.pop(exten, None)
-            registry.async_update_device(
-                device.id, remove_config_entry_id=self._entry.entry_id
-            )
+            registry.async_remove_device(device.id)
             return
         self._device_ids[exten] = device.id
         name = extension_name(runtime, exten)
