@@ -183,6 +183,8 @@ class _ExtensionDevices:
         self._entry = entry
         # Extension -> device id, from the last full pass.
         self._device_ids: dict[str, str] = {}
+        # The extensions of the last sync: one not among them has no device yet.
+        self._known: set[str] = set()
 
     @callback
     def sync(self) -> None:
@@ -201,8 +203,10 @@ class _ExtensionDevices:
             return
         changed = system.changed_keys
         extensions = runtime.extensions
+        known, self._known = self._known, set(extensions)
         if changed is None or any(
-            exten in extensions and exten not in self._device_ids for exten in changed
+            exten in extensions and exten in known and exten not in self._device_ids
+            for exten in changed
         ):
             self._sync_all(registry)
             return
