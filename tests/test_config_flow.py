@@ -11,6 +11,7 @@ from typing import Any
 from unittest.mock import AsyncMock, patch
 
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntry,
@@ -578,6 +579,29 @@ async def test_reconfigure_to_another_configured_pbx(
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "already_configured"
         assert first.data[CONF_PORT] == simulator.port
+
+
+async def test_reauth_v4_refuses_a_different_pbx(
+    hass: HomeAssistant, v4_simulator: RunningSimulator, mock_setup_entry: AsyncMock
+) -> None:
+    """Credentials from another unit at the same address are not stored."""
+    result = await start_user_flow(hass)
+    result = await submit(hass, result["flow_id"], user_input(v4_simulator))
+    entry = result["result"]
+    stored = dict(entry.data)
+    v4_simulator.state.serial = "KPBX-4X-000099"
+    v4_simulator.state.invalidate()
+    result = dict(
+        await hass.config_entries.flow.async_init(
+            DOMAIN,
+            context={"source": SOURCE_REAUTH, "entry_id": entry.entry_id},
+            data=entry.data,
+        )
+    )
+    result = await submit(hass, result["flow_id"], {CONF_PASSWORD: PASSWORD})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_pbx"
+    assert dict(entry.data) == stored
 
 
 async def test_reconfigure_v4_to_a_different_pbx(

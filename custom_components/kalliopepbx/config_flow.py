@@ -319,6 +319,10 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                 _LOGGER.exception("Unexpected error while re-authenticating")
                 errors = {"base": "unknown"}
             else:
+                serial = entry.data.get(CONF_SERIAL_NUMBER)
+                if serial is not None and result.serial_number not in (None, serial):
+                    # The address now leads to another unit: these are its credentials.
+                    return self.async_abort(reason="wrong_pbx")
                 return self.async_update_reload_and_abort(
                     entry, data_updates={CONF_AUTH: result.credentials.as_dict()}
                 )
