@@ -15,6 +15,7 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -578,6 +579,15 @@ async def test_get_call_records(hass: HomeAssistant, pbx_state: PbxState) -> Non
     limited = await call(hass, "get_call_records", {"limit": 5}, response=True)
     assert len(limited["records"]) == 5
     assert limited["truncated"] is True
+
+    # Without a start: calls that ended in the last 7 days, not the PBX's
+    # "this month so far".
+    week_ago = dt_util.now().replace(tzinfo=None) - timedelta(days=7)
+    recent = await call(hass, "get_call_records", {"limit": 1000}, response=True)
+    assert recent["count"] == sum(
+        1 for r in pbx_state.cdr if r.end.replace(tzinfo=None) >= week_ago
+    )
+    assert 0 < recent["count"] < len(pbx_state.cdr)
 
 
 async def test_get_call_records_validation(hass: HomeAssistant) -> None:

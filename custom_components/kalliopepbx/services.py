@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -58,6 +58,8 @@ ATTR_DIRECTION = "direction"
 ATTR_STATUS = "status"
 ATTR_CALLER = "caller"
 ATTR_CALLED = "called"
+
+DEFAULT_CDR_PERIOD = timedelta(days=7)
 
 SERVICE_CLICK2CALL = "click2call"
 SERVICE_SET_CALL_FORWARDING = "set_call_forwarding"
@@ -369,6 +371,10 @@ async def _get_call_records(hass: HomeAssistant, call: ServiceCall) -> ServiceRe
     end = _pbx_local(call.data.get(ATTR_END))
     if begin is not None and end is not None and end < begin:
         raise _validation_error("end_before_start")
+    if begin is None:
+        # Not the PBX's own default (this month so far), empty on every 1st.
+        until = end if end is not None else dt_util.now().replace(tzinfo=None)
+        begin = until - DEFAULT_CDR_PERIOD
     direction = call.data.get(ATTR_DIRECTION)
     status = call.data.get(ATTR_STATUS)
     caller = call.data.get(ATTR_CALLER)
