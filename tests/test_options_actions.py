@@ -17,7 +17,9 @@ from custom_components.kalliopepbx.const import (
     CONF_CDR_PRIVACY_PASSWORD,
     CONF_EXTENSIONS,
     CONF_VOICEMAIL_SENSORS,
+    DOMAIN,
 )
+from simulator import PbxState
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -70,6 +72,58 @@ async def test_stored_pattern_that_no_longer_compiles_allows_nothing(
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             "kalliopepbx",
+            "click2call",
+            {"extension": "201", "number": "0212345678"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "number_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_EXTENSIONS: "201-205", CONF_ALLOWED_NUMBERS: "3[0-9]{9}"}],
+)
+async def test_extensions_without_a_device_are_still_extensions(
+    hass: HomeAssistant, pbx_state: PbxState
+) -> None:
+    """An extension the Extensions option leaves out is no outside number."""
+    pbx_state.set_pending(False)
+    assert hass.states.get("binary_sensor.support_helpdesk_registered") is not None
+    assert hass.states.get("binary_sensor.warehouse_magazzino_registered") is None
+
+    await hass.services.async_call(
+        DOMAIN, "click2call", {"extension": "201", "number": "206"}, blocking=True
+    )
+    assert [c.number for c in pbx_state.placed_calls] == ["206"]
+
+    await hass.services.async_call(
+        DOMAIN,
+        "set_call_forwarding",
+        {"extension": "202", "type": "forward_to_exten", "destination": "206"},
+        blocking=True,
+    )
+    assert pbx_state.get_failover("202")["type"] == "FORWARD_TO_EXTEN"
+    assert pbx_state.get_failover("202")["value"] == "206"
+
+    await hass.services.async_call(
+        "text",
+        "set_value",
+        {"entity_id": "text.marco_bianchi_forwarding_target", "value": "207"},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "switch",
+        "turn_on",
+        {"entity_id": "switch.marco_bianchi_call_forwarding"},
+        blocking=True,
+    )
+    assert pbx_state.get_failover("203")["type"] == "FORWARD_TO_EXTEN"
+    assert pbx_state.get_failover("203")["value"] == "207"
+
+    # Outside numbers still have to match the pattern.
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
             "click2call",
             {"extension": "201", "number": "0212345678"},
             blocking=True,

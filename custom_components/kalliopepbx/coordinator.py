@@ -195,6 +195,13 @@ class KalliopeRuntimeData:
         data = self.registrations.latest
         return data.registrations.get(exten) if data else None
 
+    def is_pbx_extension(self, number: str) -> bool:
+        """Whether the PBX has this extension, with a device here or not."""
+        if number in self.extensions:
+            return True
+        data = self.registrations.latest
+        return data is not None and number in data.registrations
+
     def config(self, exten: str) -> UserConfig | None:
         """An extension's configuration, if known."""
         data = self.system.latest

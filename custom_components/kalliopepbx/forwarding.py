@@ -119,7 +119,7 @@ class ForwardingManager:
             ) from None
         if (
             external
-            and number not in self.entry.runtime_data.extensions
+            and not self.entry.runtime_data.is_pbx_extension(number)
             and not self.allowed_numbers.allows(number)
         ):
             raise ServiceValidationError(
@@ -144,7 +144,7 @@ class ForwardingManager:
                 translation_key="forward_to_itself",
                 translation_placeholders={"extension": exten},
             )
-        if number in self.entry.runtime_data.extensions:
+        if self.entry.runtime_data.is_pbx_extension(number):
             return Failover(type=FailoverType.FORWARD_TO_EXTEN, destination=number)
         if gateway_id is None:
             gateway_type, gateway_id = self.known_gateway(exten)

@@ -259,7 +259,7 @@ def _requested_failover(
         destination = forwarding.validate_number(destination, external=False)
         if destination == exten:
             raise _validation_error("forward_to_itself", extension=exten)
-        if destination not in entry.runtime_data.extensions:
+        if not entry.runtime_data.is_pbx_extension(destination):
             raise _validation_error("unknown_extension", extension=destination)
     elif failover_type is FailoverType.FORWARD_TO_VOICEMAIL:
         destination = forwarding.validate_number(destination, external=False)
