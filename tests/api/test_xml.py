@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+import tracemalloc
 
 import pytest
 import xmltodict
@@ -296,6 +297,28 @@ def test_entity_declarations_are_refused_before_parsing() -> None:
     )
     with pytest.raises(KalliopeResponseError, match="document type declarations"):
         xml.parse_registrations(laughs, EP)
+
+
+def nested(depth: int) -> bytes:
+    """A registrations answer with `depth` elements nested inside the root."""
+    inner = b"<a>" * (depth - 1) + b"x" + b"</a>" * (depth - 1)
+    return b"<kpbx_response>" + inner + b"</kpbx_response>"
+
+
+def test_deeply_nested_answers_are_refused_early() -> None:
+    """Nesting past the limit is refused while parsing, not built in memory."""
+    assert xml.decode_document(nested(xml.MAX_XML_DEPTH), EP)
+    with pytest.raises(KalliopeResponseError, match="nested deeper than 64"):
+        xml.decode_document(nested(xml.MAX_XML_DEPTH + 1), EP)
+    tracemalloc.start()
+    try:
+        with pytest.raises(KalliopeResponseError, match="nested deeper"):
+            xml.parse_registrations(nested(1_000_000), EP)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The 7 MB body and its copies; unbounded, parsing it took about 300 MB.
+    assert peak < 64 * 1024 * 1024
 
 
 def test_status_flags() -> None:

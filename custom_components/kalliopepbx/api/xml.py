@@ -155,6 +155,46 @@ def _refuse_dtd(*_: object) -> None:
     raise ExpatError("document type declarations refused")
 
 
+# The reference's answers nest about 6 deep. A hostile document nested a
+# million deep would otherwise cost hundreds of MB while xmltodict builds it.
+MAX_XML_DEPTH = 64
+
+
+class _DepthLimitedParser:
+    """An expat parser whose element handlers refuse nesting past `MAX_XML_DEPTH`."""
+
+    __slots__ = ("_depth", "_parser")
+
+    def __init__(self, parser: expat.XMLParserType) -> None:
+        object.__setattr__(self, "_parser", parser)
+        object.__setattr__(self, "_depth", [0])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        depth: list[int] = self._depth
+        if name == "StartElementHandler":
+            start_inner = value
+
+            def start(tag: str, attributes: Any) -> None:
+                depth[0] += 1
+                if depth[0] > MAX_XML_DEPTH:
+                    raise ExpatError(f"elements nested deeper than {MAX_XML_DEPTH}")
+                start_inner(tag, attributes)
+
+            value = start
+        elif name == "EndElementHandler":
+            end_inner = value
+
+            def end(tag: str) -> None:
+                depth[0] -= 1
+                end_inner(tag)
+
+            value = end
+        setattr(self._parser, name, value)
+
+
 class _ExpatWithoutDtd:
     """`xml.parsers.expat` for xmltodict, with declarations refused by the parser.
 
@@ -165,11 +205,11 @@ class _ExpatWithoutDtd:
     @staticmethod
     def ParserCreate(  # noqa: N802 - the name xmltodict calls
         encoding: str | None = None, namespace_separator: str | None = None
-    ) -> expat.XMLParserType:
+    ) -> _DepthLimitedParser:
         parser = expat.ParserCreate(encoding, namespace_separator)
         parser.StartDoctypeDeclHandler = _refuse_dtd
         parser.EntityDeclHandler = _refuse_dtd
-        return parser
+        return _DepthLimitedParser(parser)
 
 
 def decode_document(body: bytes, endpoint: str) -> Any:
