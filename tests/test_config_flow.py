@@ -581,13 +581,19 @@ async def test_reconfigure_to_another_configured_pbx(
         assert first.data[CONF_PORT] == simulator.port
 
 
+async def add_entry(hass: HomeAssistant, sim: RunningSimulator) -> ConfigEntry:
+    """Add the simulated PBX through the user step."""
+    result = await start_user_flow(hass)
+    result = await submit(hass, result["flow_id"], user_input(sim))
+    entry: ConfigEntry = result["result"]
+    return entry
+
+
 async def test_reauth_v4_refuses_a_different_pbx(
     hass: HomeAssistant, v4_simulator: RunningSimulator, mock_setup_entry: AsyncMock
 ) -> None:
     """Credentials from another unit at the same address are not stored."""
-    result = await start_user_flow(hass)
-    result = await submit(hass, result["flow_id"], user_input(v4_simulator))
-    entry = result["result"]
+    entry = await add_entry(hass, v4_simulator)
     stored = dict(entry.data)
     v4_simulator.state.serial = "KPBX-4X-000099"
     v4_simulator.state.invalidate()
@@ -608,9 +614,7 @@ async def test_reconfigure_v4_to_a_different_pbx(
     hass: HomeAssistant, v4_simulator: RunningSimulator, mock_setup_entry: AsyncMock
 ) -> None:
     """A 4.x entry keeps its serial number: another unit is refused."""
-    result = await start_user_flow(hass)
-    result = await submit(hass, result["flow_id"], user_input(v4_simulator))
-    entry = result["result"]
+    entry = await add_entry(hass, v4_simulator)
     other_state = build_scenario(
         3, auth="v4", password=PASSWORD, serial="KPBX-4X-000099"
     )

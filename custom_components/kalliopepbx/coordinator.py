@@ -195,6 +195,18 @@ class KalliopeRuntimeData:
         data = self.registrations.latest
         return data.registrations.get(exten) if data else None
 
+    @property
+    def voicemail_polled(self) -> bool:
+        """Voicemail counts are wanted (options) and the firmware has them."""
+        return not self.voicemail.unsupported and bool(
+            self.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True)
+        )
+
+    def has_voicemail(self, exten: str) -> bool:
+        """Whether the extension gets voicemail sensors and events."""
+        config = self.extensions.get(exten)
+        return self.voicemail_polled and config is not None and config.vm_enabled
+
     def is_pbx_extension(self, number: str) -> bool:
         """Whether the PBX has this extension, with a device here or not."""
         if number in self.extensions:

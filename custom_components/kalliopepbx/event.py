@@ -11,7 +11,6 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_VOICEMAIL_SENSORS
 from .coordinator import VOICEMAIL_EVENT_KEY, KalliopeConfigEntry, KalliopeRuntimeData
 from .entity import KalliopeEntity, Source, async_add_extension_entities
 
@@ -61,17 +60,6 @@ def _voicemail_event(
     }
 
 
-def _has_voicemail(runtime: KalliopeRuntimeData, exten: str) -> bool:
-    """Like the voicemail sensors: not when the firmware has no voicemail counts."""
-    config = runtime.extensions.get(exten)
-    return (
-        config is not None
-        and config.vm_enabled
-        and not runtime.voicemail.unsupported
-        and bool(runtime.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True))
-    )
-
-
 EXTENSION_EVENTS: tuple[ExtensionEventDescription, ...] = (
     ExtensionEventDescription(
         key="registration",
@@ -88,7 +76,7 @@ EXTENSION_EVENTS: tuple[ExtensionEventDescription, ...] = (
         source=Source.VOICEMAIL,
         observe_fn=_voicemail_counts,
         event_fn=_voicemail_event,
-        exists_fn=_has_voicemail,
+        exists_fn=KalliopeRuntimeData.has_voicemail,
     ),
 )
 

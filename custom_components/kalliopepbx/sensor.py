@@ -19,7 +19,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import FailoverType, FirmwareSlot, FirmwareUpdateStatus, LicenseStatus
-from .const import CONF_VOICEMAIL_SENSORS, DOMAIN
+from .const import DOMAIN
 from .coordinator import (
     TOTAL_VOICEMAIL_KEY,
     KalliopeConfigEntry,
@@ -34,12 +34,6 @@ UPDATE_STATES = [s.key for s in FirmwareUpdateStatus]
 FAILOVER_STATES = [
     t.value.lower() for t in FailoverType if t is not FailoverType.UNKNOWN
 ]
-
-
-def _voicemail_on(runtime: KalliopeRuntimeData) -> bool:
-    return not runtime.voicemail.unsupported and bool(
-        runtime.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True)
-    )
 
 
 def _supported(endpoint: str) -> Callable[[KalliopeRuntimeData], bool]:
@@ -189,7 +183,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         value_fn=lambda runtime: (
             data.total_new if (data := runtime.voicemail.latest) else None
         ),
-        exists_fn=_voicemail_on,
+        exists_fn=lambda runtime: runtime.voicemail_polled,
     ),
 )
 
@@ -202,11 +196,6 @@ def _registration_value(
         return getattr(registration, attribute) if registration else None
 
     return value
-
-
-def _has_voicemail(runtime: KalliopeRuntimeData, exten: str) -> bool:
-    config = runtime.extensions.get(exten)
-    return _voicemail_on(runtime) and config is not None and config.vm_enabled
 
 
 def _voicemail_value(attribute: str) -> Callable[[KalliopeRuntimeData, str], StateType]:
@@ -286,7 +275,7 @@ EXTENSION_SENSORS: tuple[ExtensionSensorDescription, ...] = (
             available_fn=lambda runtime, exten: (
                 runtime.voicemail_count(exten) is not None
             ),
-            exists_fn=_has_voicemail,
+            exists_fn=KalliopeRuntimeData.has_voicemail,
         )
         for kind in ("new", "urgent", "old")
     ),
