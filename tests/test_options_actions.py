@@ -44,6 +44,12 @@ async def test_allowed_numbers_pattern_is_checked(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_ALLOWED_NUMBERS: "invalid_allowed_numbers"}
 
+    # Catastrophic backtracking: refused with its own reason, nothing stored.
+    result = await submit_options(hass, config_entry, {CONF_ALLOWED_NUMBERS: "(0*)*1"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ALLOWED_NUMBERS: "slow_allowed_numbers"}
+    assert CONF_ALLOWED_NUMBERS not in config_entry.options
+
     result = await submit_options(
         hass, config_entry, {CONF_ALLOWED_NUMBERS: " 0[1-9][0-9]{5,9} "}
     )

@@ -69,13 +69,14 @@ def extension_device(hass: HomeAssistant, exten: str) -> str:
 
 
 async def test_click2call_from_device_places_the_call(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, pbx_state: PbxState, hass_admin_user: User
 ) -> None:
     """The extension's phone rings, then the PBX dials the normalized number."""
     await call(
         hass,
         "click2call",
         {"device_id": extension_device(hass, "201"), "number": "+39 02-1234.567"},
+        context=Context(user_id=hass_admin_user.id),
     )
     placed = pbx_state.placed_calls[-1]
     assert (placed.exten, placed.number, placed.type) == ("201", "+39021234567", "auto")
@@ -131,10 +132,17 @@ async def test_click2call_allowed_numbers_guard(
     assert [c.number for c in pbx_state.placed_calls] == ["0212345678", "202"]
 
 
-async def test_click2call_pbx_refusal_is_translated(hass: HomeAssistant) -> None:
+async def test_click2call_pbx_refusal_is_translated(
+    hass: HomeAssistant, hass_admin_user: User
+) -> None:
     """Error 10 (the calling phone is not registered) names the extension."""
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "click2call", {"extension": "204", "number": "0212345678"})
+        await call(
+            hass,
+            "click2call",
+            {"extension": "204", "number": "0212345678"},
+            context=Context(user_id=hass_admin_user.id),
+        )
     assert err.value.translation_key == "click2call_failed"
     assert err.value.translation_placeholders["code"] == "10"
     assert err.value.translation_placeholders["extension"] == "204"
@@ -144,7 +152,11 @@ async def test_click2call_pbx_refusal_is_translated(hass: HomeAssistant) -> None
     ("code", "message"), [(11, "Missing extension tag"), (12, "Missing number")]
 )
 async def test_click2call_other_pbx_codes_are_translated(
-    hass: HomeAssistant, config_entry: MockConfigEntry, code: int, message: str
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    hass_admin_user: User,
+    code: int,
+    message: str,
 ) -> None:
     """Codes 11 and 12 (the PBX found a tag missing) reach the user the same way."""
     client = config_entry.runtime_data.client
@@ -156,19 +168,29 @@ async def test_click2call_other_pbx_codes_are_translated(
         ),
         pytest.raises(HomeAssistantError) as err,
     ):
-        await call(hass, "click2call", {"extension": "201", "number": "0212345678"})
+        await call(
+            hass,
+            "click2call",
+            {"extension": "201", "number": "0212345678"},
+            context=Context(user_id=hass_admin_user.id),
+        )
     assert err.value.translation_key == "click2call_failed"
     assert err.value.translation_placeholders["code"] == str(code)
     assert err.value.translation_placeholders["message"] == message
 
 
 async def test_click2call_connection_failure(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, pbx_state: PbxState, hass_admin_user: User
 ) -> None:
     """A PBX that does not answer gives a translated connection error."""
     pbx_state.add_fault("/click2call", "reset", count=2)
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "click2call", {"extension": "201", "number": "0212345678"})
+        await call(
+            hass,
+            "click2call",
+            {"extension": "201", "number": "0212345678"},
+            context=Context(user_id=hass_admin_user.id),
+        )
     assert err.value.translation_key == "cannot_connect"
 
 

@@ -55,6 +55,7 @@ from .const import (
     CONF_EXTENSIONS,
     CONF_PBX_ID,
     CONF_TENANT_DOMAIN,
+    CONF_VOICE_FORWARDING_WITHOUT_USER,
     CONF_VOICEMAIL_SENSORS,
     DEFAULT_TENANT_DOMAIN,
     DEFAULT_USERNAME,
@@ -62,7 +63,7 @@ from .const import (
     REQUEST_TIMEOUT,
 )
 from .extension_filter import parse_extension_filter
-from .numbers import AllowedNumbers
+from .numbers import AllowedNumbers, SlowPatternError
 
 if TYPE_CHECKING:
     from .coordinator import KalliopeConfigEntry
@@ -432,6 +433,8 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
                 errors[CONF_EXTENSIONS] = "invalid_extension_filter"
             try:
                 AllowedNumbers.parse(allowed)
+            except SlowPatternError:
+                errors[CONF_ALLOWED_NUMBERS] = "slow_allowed_numbers"
             except ValueError:
                 errors[CONF_ALLOWED_NUMBERS] = "invalid_allowed_numbers"
             if not errors:
@@ -439,6 +442,9 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
                     CONF_EXTENSIONS: extensions,
                     CONF_VOICEMAIL_SENSORS: user_input[CONF_VOICEMAIL_SENSORS],
                     CONF_ALLOWED_NUMBERS: allowed,
+                    CONF_VOICE_FORWARDING_WITHOUT_USER: user_input[
+                        CONF_VOICE_FORWARDING_WITHOUT_USER
+                    ],
                 }
                 # Left empty: keep the privacy password given earlier.
                 privacy = user_input.get(CONF_CDR_PRIVACY_PASSWORD)
@@ -467,6 +473,10 @@ class KalliopeOptionsFlow(_OptionsFlowBase):
                         "suggested_value": current.get(CONF_ALLOWED_NUMBERS, "")
                     },
                 ): str,
+                vol.Required(
+                    CONF_VOICE_FORWARDING_WITHOUT_USER,
+                    default=current.get(CONF_VOICE_FORWARDING_WITHOUT_USER, False),
+                ): BooleanSelector(),
                 vol.Optional(CONF_CDR_PRIVACY_PASSWORD): _PASSWORD_SELECTOR,
             }
         )

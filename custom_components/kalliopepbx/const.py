@@ -21,6 +21,8 @@ CONF_PBX_ID: Final = "pbx_id"
 CONF_EXTENSIONS: Final = "extensions"
 CONF_VOICEMAIL_SENSORS: Final = "voicemail_sensors"
 CONF_ALLOWED_NUMBERS: Final = "allowed_numbers"
+# Assist may change call forwarding for requests with no user (voice satellites).
+CONF_VOICE_FORWARDING_WITHOUT_USER: Final = "voice_forwarding_without_user"
 # The form field, and what is stored: the md5 the PBX expects, not the password.
 CONF_CDR_PRIVACY_PASSWORD: Final = "cdr_privacy_password"  # noqa: S105 - a key
 CONF_CDR_PRIVACY_MD5: Final = "cdr_privacy_password_md5"

@@ -40,6 +40,7 @@ from .api import (
 )
 from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
 from .coordinator import KalliopeConfigEntry
+from .dialing import async_number_to_dial
 from .exceptions import async_call_pbx, async_require_admin, translate_error
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -205,8 +206,8 @@ async def _click2call(hass: HomeAssistant, call: ServiceCall) -> None:
     entry, exten = resolve_extension(hass, call)
     runtime = entry.runtime_data
     call_type = Click2CallType(call.data[ATTR_TYPE])
-    number = runtime.forwarding.validate_number(
-        call.data[ATTR_NUMBER], external=call_type is not Click2CallType.EXTEN
+    number = await async_number_to_dial(
+        hass, runtime, call.data[ATTR_NUMBER], call_type, call.context
     )
     try:
         await runtime.client.click2call(exten, number, call_type)
