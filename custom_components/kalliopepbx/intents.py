@@ -1,28 +1,42 @@
 """Assist intents: call someone from an extension, forwarding on/off, voicemail.
 
 The sentences that reach these intents ship as `custom_sentences` files (see
-the README); the handlers work with any phrasing that fills the slots.
+the README); the handlers work with any phrasing that fills the slots. They
+act only on extensions with an entity exposed to Assist, and answer every
+expected failure with a spoken, translated message rather than an error.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+from homeassistant.components.homeassistant.exposed_entities import (
+    async_should_expose,
+)
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, Unauthorized
-from homeassistant.helpers import config_validation as cv, intent
+from homeassistant.helpers import (
+    config_validation as cv,
+    entity_registry as er,
+    intent,
+    translation,
+)
 import voluptuous as vol
 
 from .api import Click2CallType, KalliopeError, PhonebookFilter
-from .const import DOMAIN
+from .const import CONF_VOICE_FORWARDING_WITHOUT_USER, DOMAIN
 from .coordinator import KalliopeConfigEntry
+from .dialing import async_number_to_dial
 from .exceptions import async_require_admin, translate_error
 from .numbers import InvalidNumberError, normalize_number
 
 INTENT_CALL = "KalliopeCall"
 INTENT_CALL_FORWARDING = "KalliopeCallForwarding"
 INTENT_VOICEMAIL = "KalliopeVoicemail"
+
+# The assistant whose exposure settings apply: Assist (the conversation agent).
+CONVERSATION_DOMAIN = "conversation"
 
 _SPEECH = {
     "en": {
@@ -32,11 +46,12 @@ _SPEECH = {
         "no_voicemail": "There is no new voicemail.",
         "voicemail": "There are {total} new voicemail messages: {details}.",
         "voicemail_one": "There is 1 new voicemail message, for {details}.",
-        "unknown_extension": "I don't know an extension called {extension}.",
+        "unknown_extension": "I don't know an extension called {extension} that is exposed to Assist.",
         "extension_required": "Which extension should ring first?",
         "unknown_contact": "I couldn't find {contact} in the phonebook.",
         "no_pbx": "No KalliopePBX is available.",
         "admin_only": "Only an administrator can change call forwarding.",
+        "forwarding_needs_user": "Call forwarding can't be changed by voice from a device without a signed-in user. An administrator can allow it in the KalliopePBX options.",
     },
     "it": {
         "calling": "Chiamo {contact} da {extension}. Rispondi quando squilla.",
@@ -45,18 +60,50 @@ _SPEECH = {
         "no_voicemail": "Non ci sono nuovi messaggi in segreteria.",
         "voicemail": "Ci sono {total} nuovi messaggi in segreteria: {details}.",
         "voicemail_one": "C'è 1 nuovo messaggio in segreteria, per {details}.",
-        "unknown_extension": "Non conosco un interno chiamato {extension}.",
+        "unknown_extension": "Non conosco un interno chiamato {extension} esposto ad Assist.",
         "extension_required": "Da quale interno devo chiamare?",
         "unknown_contact": "Non ho trovato {contact} in rubrica.",
         "no_pbx": "Nessun KalliopePBX disponibile.",
         "admin_only": "Solo un amministratore può modificare l'inoltro di chiamata.",
+        "forwarding_needs_user": "L'inoltro di chiamata non si può modificare a voce da un dispositivo senza un utente autenticato. Un amministratore può consentirlo nelle opzioni di KalliopePBX.",
     },
 }
 
 
+def _base_language(language: str) -> str:
+    return language.split("-")[0].lower()
+
+
 def _speech(language: str, key: str, **values: object) -> str:
-    texts = _SPEECH.get(language.split("-")[0].lower(), _SPEECH["en"])
+    texts = _SPEECH.get(_base_language(language), _SPEECH["en"])
     return texts[key].format(**values)
+
+
+class _RefusalError(Exception):
+    """An expected failure, with what Assist should say."""
+
+    def __init__(self, speech: str) -> None:
+        super().__init__(speech)
+        self.speech = speech
+
+
+async def _error_speech(
+    hass: HomeAssistant, language: str, err: HomeAssistantError
+) -> str:
+    """Our translated message for an error, in the conversation's language."""
+    if err.translation_domain == DOMAIN and err.translation_key:
+        strings = await translation.async_get_translations(
+            hass, _base_language(language), "exceptions", {DOMAIN}
+        )
+        template = strings.get(
+            f"component.{DOMAIN}.exceptions.{err.translation_key}.message"
+        )
+        if template:
+            try:
+                return template.format(**(err.translation_placeholders or {}))
+            except (KeyError, IndexError, ValueError):
+                pass
+    return str(err)
 
 
 def _folded(text: str) -> str:
@@ -75,15 +122,39 @@ def _loaded_entries(hass: HomeAssistant) -> list[KalliopeConfigEntry]:
     ]
 
 
+def _exposed_extensions(hass: HomeAssistant, entry: KalliopeConfigEntry) -> set[str]:
+    """Extensions of the PBX with at least one entity exposed to Assist."""
+    # Extension entities' unique ids are `<pbx id>_<extension>_<key>`, and
+    # extensions hold no `_`.
+    prefix = f"{entry.runtime_data.system.pbx_id}_"
+    exposed: set[str] = set()
+    for entity in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
+        exten, _, key = entity.unique_id.removeprefix(prefix).partition("_")
+        if (
+            key
+            and exten not in exposed
+            and async_should_expose(hass, CONVERSATION_DOMAIN, entity.entity_id)
+        ):
+            exposed.add(exten)
+    return exposed
+
+
 def _find_extension(
     hass: HomeAssistant, spoken: str
 ) -> tuple[KalliopeConfigEntry, str, str] | None:
-    """An extension by number or by name: (entry, extension, display name)."""
+    """An exposed extension by number or by name: (entry, extension, display name)."""
     wanted = _folded(spoken)
     for entry in _loaded_entries(hass):
-        for exten, config in entry.runtime_data.extensions.items():
-            name = config.name or exten
-            if wanted in (exten, _folded(name)):
+        matches = [
+            (exten, config.name or exten)
+            for exten, config in entry.runtime_data.extensions.items()
+            if wanted in (exten, _folded(config.name or exten))
+        ]
+        if not matches:
+            continue
+        exposed = _exposed_extensions(hass, entry)
+        for exten, name in matches:
+            if exten in exposed:
                 return entry, exten, name
     return None
 
@@ -92,17 +163,26 @@ class _KalliopeIntent(intent.IntentHandler):
     platforms = None
 
     async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
-        """Speak our translated errors instead of failing the conversation."""
+        """Speak expected failures as an error response, not an exception.
+
+        The conversation agent replaces a raised error's message with a
+        generic one and logs a traceback; a response keeps our words.
+        """
         try:
             return await self._async_handle(intent_obj)
-        except Unauthorized as err:
-            raise intent.IntentHandleError(
-                _speech(intent_obj.language, "admin_only")
-            ) from err
+        except _RefusalError as err:
+            speech = err.speech
+        except Unauthorized:
+            speech = _speech(intent_obj.language, "admin_only")
         except intent.IntentError:
             raise
         except HomeAssistantError as err:
-            raise intent.IntentHandleError(str(err)) from err
+            speech = await _error_speech(intent_obj.hass, intent_obj.language, err)
+        response = intent_obj.create_response()
+        response.async_set_error(
+            intent.IntentResponseErrorCode.FAILED_TO_HANDLE, speech
+        )
+        return response
 
     async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
         raise NotImplementedError
@@ -112,11 +192,11 @@ class _KalliopeIntent(intent.IntentHandler):
     ) -> tuple[KalliopeConfigEntry, str, str]:
         language = intent_obj.language
         if "extension" not in slots:
-            raise intent.IntentHandleError(_speech(language, "extension_required"))
+            raise _RefusalError(_speech(language, "extension_required"))
         spoken = slots["extension"]["value"]
         found = _find_extension(intent_obj.hass, spoken)
         if found is None:
-            raise intent.IntentHandleError(
+            raise _RefusalError(
                 _speech(language, "unknown_extension", extension=spoken)
             )
         return found
@@ -139,7 +219,9 @@ class CallIntentHandler(_KalliopeIntent):
         runtime = entry.runtime_data
         spoken = slots["contact"]["value"]
         contact_name, number = await self._number_for(intent_obj, entry, spoken)
-        number = runtime.forwarding.validate_number(number)
+        number = await async_number_to_dial(
+            intent_obj.hass, runtime, number, Click2CallType.AUTO, intent_obj.context
+        )
         try:
             await runtime.client.click2call(exten, number, Click2CallType.AUTO)
         except KalliopeError as err:
@@ -188,7 +270,7 @@ class CallIntentHandler(_KalliopeIntent):
         # Prefer the contact whose whole name was said.
         with_phone.sort(key=lambda c: _folded(c.name or "") != wanted)
         if not with_phone:
-            raise intent.IntentHandleError(
+            raise _RefusalError(
                 _speech(intent_obj.language, "unknown_contact", contact=spoken)
             )
         best = with_phone[0]
@@ -207,10 +289,18 @@ class CallForwardingIntentHandler(_KalliopeIntent):
     }
 
     async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
-        """Administrators only, like the switch."""
+        """Administrators only, like the switch; no user only if the options allow."""
         slots = self.async_validate_slots(intent_obj.slots)
         entry, exten, exten_name = self._extension(intent_obj, slots)
-        await async_require_admin(intent_obj.hass, intent_obj.context)
+        context = intent_obj.context
+        if context is None or context.user_id is None:
+            # A voice satellite: anyone in the room may be speaking.
+            if not entry.options.get(CONF_VOICE_FORWARDING_WITHOUT_USER, False):
+                raise _RefusalError(
+                    _speech(intent_obj.language, "forwarding_needs_user")
+                )
+        else:
+            await async_require_admin(intent_obj.hass, context)
         forwarding = entry.runtime_data.forwarding
         response = intent_obj.create_response()
         if slots["state"]["value"] == "on":
@@ -244,7 +334,7 @@ class VoicemailIntentHandler(_KalliopeIntent):
         language = intent_obj.language
         entries = _loaded_entries(intent_obj.hass)
         if not entries:
-            raise intent.IntentHandleError(_speech(language, "no_pbx"))
+            raise _RefusalError(_speech(language, "no_pbx"))
         if "extension" in slots:
             entry, exten, _ = self._extension(intent_obj, slots)
             wanted: list[tuple[KalliopeConfigEntry, str]] = [(entry, exten)]
@@ -254,11 +344,15 @@ class VoicemailIntentHandler(_KalliopeIntent):
                 for entry in entries
                 for exten in entry.runtime_data.extensions
             ]
+        exposed = {
+            entry.entry_id: _exposed_extensions(intent_obj.hass, entry)
+            for entry in entries
+        }
         waiting: list[tuple[str, int]] = []
         for entry, exten in wanted:
             runtime = entry.runtime_data
             count = runtime.voicemail_count(exten)
-            if count is not None and count.new > 0:
+            if count is not None and count.new > 0 and exten in exposed[entry.entry_id]:
                 config = runtime.extensions.get(exten)
                 waiting.append(((config.name if config else None) or exten, count.new))
         total = sum(new for _, new in waiting)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
-from homeassistant.const import Platform
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -16,7 +16,11 @@ from .exceptions import async_require_admin
 PARALLEL_UPDATES = 1
 
 CALL_FORWARDING = SwitchEntityDescription(
-    key="call_forwarding", translation_key="call_forwarding"
+    key="call_forwarding",
+    translation_key="call_forwarding",
+    # A configuration entity is exposed neither to Assist nor to HomeKit by
+    # default: both act with no user, and forwarding is for administrators.
+    entity_category=EntityCategory.CONFIG,
 )
 
 
