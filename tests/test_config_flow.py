@@ -42,6 +42,7 @@ from custom_components.kalliopepbx.const import (
     CONF_EXTENSIONS,
     CONF_PBX_ID,
     CONF_TENANT_DOMAIN,
+    CONF_VOICE_FORWARDING_WITHOUT_USER,
     CONF_VOICEMAIL_SENSORS,
     DOMAIN,
 )
@@ -688,6 +689,7 @@ async def test_options_validation_and_storage(
         CONF_EXTENSIONS: "201, 203-210",
         CONF_VOICEMAIL_SENSORS: True,
         CONF_ALLOWED_NUMBERS: "0[1-9][0-9]{5,9}",
+        CONF_VOICE_FORWARDING_WITHOUT_USER: False,
     }
     # Reloaded with the filter: only those extensions are there.
     assert entry.state is ConfigEntryState.LOADED
