@@ -59,7 +59,10 @@ class CallStatus(StrEnum):
 
 
 class CdrFormat(StrEnum):
-    """CDR export formats of firmware 4.x."""
+    """CDR export formats of firmware 4.x.
+
+    `call_records` reads `summary`: one record per call.
+    """
 
     SUMMARY = "summary"
     DETAILED = "detailed"
