@@ -13,7 +13,7 @@ from xml.etree.ElementTree import Element
 
 from .state import CdrRecord, PbxState, md5_hex
 from .xml_in import text
-from .xml_out import el, esc
+from .xml_out import XML_HEAD, el, esc
 
 CDR_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -72,15 +72,9 @@ V4_FIELDS = (
     "duration",
     "destination",
 )
-V4_DETAILED_EXTRA = (
-    "unique_id",
-    "direction",
-    "caller_name",
-    "called_name",
-    "called_callgroup",
-    "gateway_id",
-)
-V4_STATUS = {1: "FAILED", 2: "BUSY", 3: "CONGESTION", 4: "NO ANSWER", 8: "ANSWERED"}
+# The manual's exit causes; CONGESTION is the Asterisk spelling, which the
+# manual has no word for.
+V4_STATUS = {1: "FAILED", 2: "BUSY", 3: "CONGESTION", 4: "NOANSWER", 8: "OK"}
 
 
 class CdrError(Exception):
@@ -233,10 +227,21 @@ def to_csv(fields: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------- 4.x
 
 
-def v4_row(rec: CdrRecord, detailed: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
+def v4_types(rec: CdrRecord) -> tuple[str, str]:
+    """Source and destination type codes: 4.x has no direction field."""
+    if rec.direction == 1:
+        return "ibl", "callg" if rec.called_callgroup else "local_exten"
+    if rec.direction == 2:
+        return "local_exten", "obl"
+    return "local_exten", "local_exten"
+
+
+def v4_row(rec: CdrRecord) -> dict[str, Any]:
+    """Exactly the fields of a 4.x record, in the manual's order."""
+    source, destination = v4_types(rec)
+    return {
         "id": rec.unique_id,
-        "source": "external" if rec.direction == 1 else "local_exten",
+        "source": source,
         "start_time": fmt(rec.start),
         "answer_time": fmt(rec.answer),
         "end_time": fmt(rec.end),
@@ -248,18 +253,8 @@ def v4_row(rec: CdrRecord, detailed: bool) -> dict[str, Any]:
         "answered_by": rec.answered_by,
         "bill_secs": rec.billsec,
         "duration": rec.duration,
-        "destination": rec.answered_by or rec.called_num,
+        "destination": destination,
     }
-    if detailed:
-        row.update(
-            unique_id=rec.unique_id,
-            direction=rec.direction,
-            caller_name=rec.caller_name,
-            called_name=rec.called_name,
-            called_callgroup=rec.called_callgroup,
-            gateway_id=rec.gateway_id,
-        )
-    return row
 
 
 _YEARS = re.compile(r"^(\d{4})(?:-(\d{4}))?$")
@@ -323,20 +318,26 @@ def v4_select(
     ]
 
 
-def v4_xml(records: Iterable[CdrRecord], detailed: bool) -> str:
-    fields = V4_FIELDS + V4_DETAILED_EXTRA if detailed else V4_FIELDS
+def v4_xml(records: Iterable[CdrRecord]) -> str:
+    """`<cdr><call>...</call></cdr>`, without the 3.x `<kpbx_response>`."""
     calls = []
     for rec in records:
-        row = v4_row(rec, detailed)
-        calls.append("<call>" + "".join(el(f, row[f]) for f in fields) + "</call>")
-    return f"<cdr>{''.join(calls)}</cdr>" if calls else "<cdr/>"
+        row = v4_row(rec)
+        calls.append("<call>" + "".join(el(f, row[f]) for f in V4_FIELDS) + "</call>")
+    return f"{XML_HEAD}<cdr>{''.join(calls)}</cdr>" if calls else f"{XML_HEAD}<cdr/>"
+
+
+def v4_csv(records: Iterable[CdrRecord]) -> str:
+    """The header line names the columns after a `#`."""
+    body = to_csv(V4_FIELDS, (v4_row(rec) for rec in records))
+    return "#" + body
 
 
 def blues_out(records: Iterable[CdrRecord]) -> str:
     """One `;`-separated line per call (the 4.x text export)."""
     lines = []
     for rec in records:
-        row = v4_row(rec, detailed=False)
+        row = v4_row(rec)
         lines.append(
             ";".join(
                 str(row[f])

@@ -904,19 +904,14 @@ def _cdr_v4_answer(request: web.Request, fmt: str, records: list[Any]) -> web.Re
                 charset="utf-8",
             )
         return reply(cdrmod.v3_xml(rows), None)
-    detailed = fmt == "detailed"
+    # `summary` and `detailed` carry the same fields: one row per call here.
     if wants_json(request):
-        return json_reply({"cdr": [cdrmod.v4_row(rec, detailed) for rec in records]})
+        return json_reply([cdrmod.v4_row(rec) for rec in records])
     if wants_csv(request):
-        fields = cdrmod.V4_FIELDS + (cdrmod.V4_DETAILED_EXTRA if detailed else ())
         return web.Response(
-            text=cdrmod.to_csv(
-                fields, [cdrmod.v4_row(rec, detailed) for rec in records]
-            ),
-            content_type="text/csv",
-            charset="utf-8",
+            text=cdrmod.v4_csv(records), content_type="text/csv", charset="utf-8"
         )
-    return reply(cdrmod.v4_xml(records, detailed), None)
+    return xml_reply(cdrmod.v4_xml(records).encode())
 
 
 async def cdr_v4_get(request: web.Request) -> web.Response:

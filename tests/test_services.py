@@ -602,14 +602,55 @@ async def test_get_call_records(hass: HomeAssistant, pbx_state: PbxState) -> Non
     assert len(limited["records"]) == 5
     assert limited["truncated"] is True
 
-    # Without a start: calls that ended in the last 7 days, not the PBX's
+    # Without a start: calls that started in the last 7 days, not the PBX's
     # "this month so far".
     week_ago = dt_util.now().replace(tzinfo=None) - timedelta(days=7)
     recent = await call(hass, "get_call_records", {"limit": 1000}, response=True)
     assert recent["count"] == sum(
-        1 for r in pbx_state.cdr if r.end.replace(tzinfo=None) >= week_ago
+        1 for r in pbx_state.cdr if r.start.replace(tzinfo=None) >= week_ago
     )
     assert 0 < recent["count"] < len(pbx_state.cdr)
+
+
+async def test_get_call_records_period_is_when_calls_started(
+    hass: HomeAssistant, pbx_state: PbxState
+) -> None:
+    """A period holds the calls that started in it, not those that ended in it."""
+    longest = max(pbx_state.cdr, key=lambda r: r.duration)
+    started = longest.start.replace(tzinfo=None)
+    result = await call(
+        hass,
+        "get_call_records",
+        {
+            "start": started - timedelta(seconds=1),
+            "end": started + timedelta(seconds=1),
+            "limit": 1000,
+        },
+        response=True,
+    )
+    assert longest.unique_id in {r["unique_id"] for r in result["records"]}
+    # It ended long after: a period around its end does not hold it.
+    ended = longest.end.replace(tzinfo=None)
+    around_end = await call(
+        hass,
+        "get_call_records",
+        {"start": ended - timedelta(seconds=1), "end": ended, "limit": 1000},
+        response=True,
+    )
+    assert longest.unique_id not in {r["unique_id"] for r in around_end["records"]}
+
+
+@pytest.mark.parametrize("status", ["cancelled", "unavailable", "forbidden"])
+async def test_get_call_records_status_3x_never_reports(
+    hass: HomeAssistant, pbx_state: PbxState, status: str
+) -> None:
+    """3.x has no code for these outcomes: refused, rather than nothing found."""
+    pbx_state.reset_counters()
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_call_records", {"status": status}, response=True)
+    assert err.value.translation_key == "call_records_filter_unsupported"
+    assert err.value.translation_placeholders == {"filter": f"status: {status}"}
+    assert pbx_state.counters["POST /cdr"] == 0
 
 
 async def test_get_call_records_validation(hass: HomeAssistant) -> None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import DigestCredentials
+from custom_components.kalliopepbx.api import DigestCredentials, KalliopeClient
 from custom_components.kalliopepbx.api.auth import digest_password
 from custom_components.kalliopepbx.const import CONF_AUTH, DOMAIN
 from simulator import PbxState, RunningSimulator
 
-from .conftest import PASSWORD, PBX_ID, TITLE, entry_data
+from .canned import CONTENT_TYPES, canned_pbx
+from .conftest import PASSWORD, PBX_ID, TITLE, entry_data, load_fixture_bytes
 
 
 @pytest.fixture
@@ -69,3 +71,66 @@ async def test_get_call_records_v4(hass: HomeAssistant, pbx_state: PbxState) -> 
         r.unique_id for r in expected
     }
     assert pbx_state.counters["POST /cdr/{format}"] == 1
+
+
+@pytest.mark.usefixtures("init_integration")
+@pytest.mark.parametrize("kind", ["xml", "json", "csv"])
+async def test_get_call_records_v4_direction_from_type_codes(
+    hass: HomeAssistant, config_entry: MockConfigEntry, kind: str
+) -> None:
+    """Records shaped like the 4.x manual's: the direction filter finds calls,
+    each record says its direction, an unknown status stays as written."""
+    body = load_fixture_bytes(f"cdr_v4.{kind}")
+    runtime = config_entry.runtime_data
+    pbx_client = runtime.client
+    async with (
+        aiohttp.ClientSession() as session,
+        canned_pbx({"/cdr/summary": (body, CONTENT_TYPES[kind])}) as pbx,
+    ):
+        runtime.client = KalliopeClient(
+            session,
+            pbx.host,
+            port=pbx.port,
+            credentials=pbx_client.credentials,
+            timeout=5,
+        )
+        try:
+            found = {
+                direction: await records(hass, direction=direction)
+                for direction in ("inbound", "outbound", "internal")
+            }
+            everything = await records(hass)
+            cancelled = await records(hass, status="cancelled")
+        finally:
+            runtime.client = pbx_client
+    assert {direction: [r["id"] for r in rs] for direction, rs in found.items()} == {
+        "inbound": ["1463997200.1", "1463997400.3", "1463997500.4"],
+        "outbound": ["1463997154.0"],
+        "internal": ["1463997300.2", "1463997700.6"],
+    }
+    assert [(r["direction"], r["status"]) for r in everything] == [
+        ("outbound", "failed"),
+        ("inbound", "answered"),
+        ("internal", "no_answer"),
+        ("inbound", "answered"),
+        ("inbound", "cancelled"),
+        ("unknown", "??"),
+        ("internal", "busy"),
+    ]
+    assert [r["id"] for r in cancelled] == ["1463997500.4"]
+    first = everything[0]
+    assert (first["source"], first["destination"]) == ("local_exten", "obl")
+
+
+async def records(hass: HomeAssistant, **data: Any) -> list[dict[str, Any]]:
+    """The records `get_call_records` returns for 23 May 2016."""
+    result = await hass.services.async_call(
+        DOMAIN,
+        "get_call_records",
+        {"start": "2016-05-23 00:00:00", "end": "2016-05-24 00:00:00", **data},
+        blocking=True,
+        return_response=True,
+    )
+    assert isinstance(result, dict)
+    found: list[dict[str, Any]] = result["records"]
+    return found

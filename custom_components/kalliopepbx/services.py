@@ -22,12 +22,10 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .api import (
-    AuthScheme,
     CallDirection,
     CallRecord,
     CallStatus,
     CdrFilter,
-    CdrFormat,
     CdrQuery,
     Click2CallType,
     Contact,
@@ -36,6 +34,7 @@ from .api import (
     GatewayType,
     KalliopeApiError,
     KalliopeError,
+    KalliopeUnsupportedFilterError,
     PhonebookFilter,
 )
 from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
@@ -138,9 +137,7 @@ GET_CALL_RECORDS_SCHEMA = vol.Schema(
         vol.Optional(ATTR_DIRECTION): vol.In(
             [d.value for d in CallDirection if d is not CallDirection.UNKNOWN]
         ),
-        vol.Optional(ATTR_STATUS): vol.In(
-            [s.value for s in CallStatus if s is not CallStatus.UNKNOWN]
-        ),
+        vol.Optional(ATTR_STATUS): vol.In([s.value for s in CallStatus]),
         vol.Optional(ATTR_CALLER): _TEXT,
         vol.Optional(ATTR_CALLED): _TEXT,
         vol.Optional(ATTR_LIMIT, default=100): vol.All(
@@ -364,10 +361,12 @@ def _pbx_local(value: datetime | None) -> datetime | None:
     return dt_util.as_local(value).replace(tzinfo=None)
 
 
+_ACTION_FILTER_NAMES = {"caller_num": ATTR_CALLER, "called_num": ATTR_CALLED}
+
+
 async def _get_call_records(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     await async_require_admin(hass, call.context)
     entry = resolve_entry(hass, call)
-    client = entry.runtime_data.client
     begin = _pbx_local(call.data.get(ATTR_START))
     end = _pbx_local(call.data.get(ATTR_END))
     if begin is not None and end is not None and end < begin:
@@ -380,56 +379,33 @@ async def _get_call_records(hass: HomeAssistant, call: ServiceCall) -> ServiceRe
     status = call.data.get(ATTR_STATUS)
     caller = call.data.get(ATTR_CALLER)
     called = call.data.get(ATTR_CALLED)
-    if client.credentials is not None and (
-        client.credentials.scheme is AuthScheme.V4_DIGEST
-    ):
-        records = await async_call_pbx(
-            hass,
-            entry,
-            client.call_records_v4(CdrFormat.DETAILED, begin=begin, end=end),
-        )
-    else:
-        query = CdrQuery(
-            begin=begin,
-            end=end,
-            filter=CdrFilter(
-                direction=CallDirection(direction) if direction else None,
-                status=CallStatus(status) if status else None,
-                caller_num=_wildcard(caller) if caller else None,
-                called_num=_wildcard(called) if called else None,
-            ),
-            privacy_password_md5=entry.options.get(CONF_CDR_PRIVACY_MD5),
-        )
-        records = await async_call_pbx(hass, entry, client.call_records(query))
-    # 4.x filters by time only; 3.x did the rest already and matches again.
-    records = [
-        record
-        for record in records
-        if (direction is None or record.direction.value == direction)
-        and (status is None or record.status.value == status)
-        and _matches(record.caller, caller)
-        and _matches(record.called, called)
-    ]
+    query = CdrQuery(
+        begin=begin,
+        end=end,
+        filter=CdrFilter(
+            direction=CallDirection(direction) if direction else None,
+            status=CallStatus(status) if status else None,
+            caller_num=_wildcard(caller) if caller else None,
+            called_num=_wildcard(called) if called else None,
+        ),
+        privacy_password_md5=entry.options.get(CONF_CDR_PRIVACY_MD5),
+    )
+    try:
+        records = await entry.runtime_data.client.call_records(query)
+    except KalliopeUnsupportedFilterError as err:
+        name = _ACTION_FILTER_NAMES.get(err.filter, err.filter)
+        raise _validation_error(
+            "call_records_filter_unsupported",
+            filter=name if err.value is None else f"{name}: {err.value}",
+        ) from err
+    except KalliopeError as err:
+        raise translate_error(hass, entry, err) from err
     limit: int = call.data[ATTR_LIMIT]
     return {
         "records": [_as_response(record) for record in records[:limit]],
         "count": len(records),
         "truncated": len(records) > limit,
     }
-
-
-def _matches(value: str | None, term: str | None) -> bool:
-    """A `%`-wildcard match like the PBX's; plain terms match anywhere."""
-    if term is None:
-        return True
-    if value is None:
-        return False
-    core = term.strip("%")
-    if term.startswith("%") == term.endswith("%"):
-        return core in value
-    if term.endswith("%"):
-        return value.startswith(core)
-    return value.endswith(core)
 
 
 @callback

@@ -6,7 +6,6 @@ Transport and error paths are in test_client_errors.py.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 import re
 
@@ -17,10 +16,8 @@ from custom_components.kalliopepbx.api import (
     AuthScheme,
     BasicCredentials,
     CallDirection,
-    CallRecord,
     CallStatus,
     CdrFilter,
-    CdrFormat,
     CdrQuery,
     Click2CallType,
     ContactInput,
@@ -552,7 +549,7 @@ async def test_call_records_v3(
     state = simulator.state
     begin = pbx_local(state, min(r.start for r in state.cdr)) - timedelta(minutes=1)
     end = pbx_local(state, state.now()) + timedelta(minutes=1)
-    records = await client.call_records(CdrQuery(begin=begin, end=end, start_flag=True))
+    records = await client.call_records(CdrQuery(begin=begin, end=end))
     assert [r.id for r in records] == [str(r.id) for r in state.cdr]
     truth = {str(r.id): r for r in state.cdr}
     for record in records:
@@ -571,7 +568,6 @@ async def test_call_records_v3(
         CdrQuery(
             begin=begin,
             end=end,
-            start_flag=True,
             filter=CdrFilter(direction=CallDirection.INBOUND),
             privacy_password_md5=privacy,
         )
@@ -584,7 +580,6 @@ async def test_call_records_v3(
         CdrQuery(
             begin=begin,
             end=end,
-            start_flag=True,
             filter=CdrFilter(status=CallStatus.ANSWERED, called_num="20%"),
         )
     )
@@ -608,58 +603,34 @@ async def test_call_records_v3(
 async def test_call_records_v4(
     client: KalliopeClient, simulator: RunningSimulator
 ) -> None:
+    """The simulator's 4.x records give back the directions it knows."""
     state = simulator.state
     begin = pbx_local(state, min(r.start for r in state.cdr)) - timedelta(minutes=1)
     end = pbx_local(state, state.now()) + timedelta(minutes=1)
-    detailed = await client.call_records_v4(begin=begin, end=end)
-    assert [r.unique_id for r in detailed] == [r.unique_id for r in state.cdr]
-    first, call = detailed[0], state.cdr[0]
-    assert (
-        first.direction.value
-        == {1: "inbound", 2: "outbound", 4: "internal"}[call.direction]
-    )
+    records = await client.call_records(CdrQuery(begin=begin, end=end))
+    assert [r.unique_id for r in records] == [r.unique_id for r in state.cdr]
+    names = {1: "inbound", 2: "outbound", 4: "internal"}
+    assert [r.direction.value for r in records] == [
+        names[r.direction] for r in state.cdr
+    ]
+    first, call = records[0], state.cdr[0]
     assert (first.caller, first.called) == (call.caller_num, call.called_num)
     assert first.start == pbx_local(state, call.start)
 
-    summary = await client.call_records_v4(CdrFormat.SUMMARY, begin=begin, end=end)
-    assert len(summary) == len(state.cdr)
-    assert {r.direction for r in summary} == {CallDirection.UNKNOWN}
-
-    one = await client.call_records_v4(
-        begin=begin, end=end, unique_id=call.unique_id, request_id="cdr-1"
+    inbound = await client.call_records(
+        CdrQuery(
+            begin=begin, end=end, filter=CdrFilter(direction=CallDirection.INBOUND)
+        )
+    )
+    assert [r.unique_id for r in inbound] == [
+        r.unique_id for r in state.cdr if r.direction == 1
+    ]
+    one = await client.call_records(
+        CdrQuery(begin=begin, end=end, filter=CdrFilter(unique_id=call.unique_id)),
+        request_id="cdr-1",
     )
     assert [r.unique_id for r in one] == [call.unique_id]
-
-    compat = await client.call_records_v4(CdrFormat.V3_COMPAT, begin=begin, end=end)
-    assert [r.unique_id for r in compat] == [r.unique_id for r in state.cdr]
-
-    last = pbx_local(state, state.cdr[-1].start)
-    month = await client.call_records_v4_period(
-        years=f"{last:%Y}", months=f"{last:%m}", days=f"01-{last:%d}"
-    )
-    expected = [
-        r.unique_id
-        for r in state.cdr
-        if (local := pbx_local(state, r.start)).year == last.year
-        and local.month == last.month
-        and local.day <= last.day
-    ]
-    assert [r.unique_id for r in month] == expected
-    this_month = await client.call_records_v4_period(CdrFormat.SUMMARY)
-    assert len(this_month) <= len(state.cdr)
-    assert state.counters["GET /cdr/{format}/{years}/{months}/{days}"] == 1
-    assert state.counters["GET /cdr/{format}"] == 1
-
-    before = dict(state.counters)
-    refused: list[Callable[[], Awaitable[list[CallRecord]]]] = [
-        lambda: client.call_records_v4_period(years="26"),
-        lambda: client.call_records_v4_period(years="2026", months="3"),
-        lambda: client.call_records_v4_period(years="2026", months="03", days="1-3"),
-    ]
-    for bad in refused:
-        with pytest.raises(KalliopeInputError):
-            await bad()
-    assert dict(state.counters) == before
+    assert state.counters["POST /cdr/{format}"] == 3
 
 
 # ---------------------------------------------------------------- phonebook

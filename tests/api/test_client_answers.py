@@ -18,7 +18,6 @@ from custom_components.kalliopepbx.api import (
     BasicCredentials,
     CallDirection,
     CallStatus,
-    CdrFormat,
     FailoverType,
     KalliopeApiError,
     KalliopeClient,
@@ -279,16 +278,6 @@ async def test_cdr_shapes(session: aiohttp.ClientSession) -> None:
             "<answer>2026-03-02T10:00:05</answer><end>2026-03-02 10:01</end>"
             "</call></calls></cdr>"
         ),
-        # A 4.x answer without the kpbx_response envelope.
-        "/cdr/detailed": HEAD
-        + b"<cdr><call><caller>201</caller></call><call><id>1700000000.5</id>"
-        b"<status>NO ANSWER</status><start_time>2026-03-02 10:00:00</start_time>"
-        b"<bill_secs>0</bill_secs></call></cdr>",
-        "/cdr/summary": answer("<cdr/>"),
-        "/cdr/summary/2026": answer(
-            "<cdr><error><code>500</code><message>CDR database offline</message>"
-            "</error></cdr>"
-        ),
     }
     async with canned_pbx(session, bodies) as client:
         (v3,) = await client.call_records()
@@ -301,18 +290,6 @@ async def test_cdr_shapes(session: aiohttp.ClientSession) -> None:
         assert v3.start is None
         assert v3.answer == datetime(2026, 3, 2, 10, 0, 5)
         assert v3.end == datetime(2026, 3, 2, 10, 1)
-
-        (v4,) = await client.call_records_v4()
-        assert (v4.id, v4.unique_id, v4.status, v4.billsec) == (
-            "1700000000.5",
-            "1700000000.5",
-            CallStatus.NO_ANSWER,
-            0,
-        )
-        assert await client.call_records_v4(CdrFormat.SUMMARY) == []
-        with pytest.raises(KalliopeApiError) as err:
-            await client.call_records_v4_period(CdrFormat.SUMMARY, years="2026")
-        assert (err.value.code, err.value.message) == (500, "CDR database offline")
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from custom_components.kalliopepbx.api import (
     KalliopeInputError,
     PhonebookFilter,
     UserUpdate,
+    cdr,
     xml,
 )
 
@@ -80,8 +81,7 @@ PARSERS: dict[str, Callable[[bytes], object]] = {
     ),
     "callgroups": lambda body: xml.parse_callgroups(body, EP),
     "conferences": lambda body: xml.parse_conferences(body, EP),
-    "cdr": lambda body: xml.parse_cdr(body, EP),
-    "cdr_json": lambda body: xml.parse_cdr_json(body, EP),
+    "cdr": lambda body: cdr.parse_call_records(body, EP),
     "salt": lambda body: xml.parse_salt(body, EP),
     "json_value": lambda body: xml.parse_json_value(body, ("serialNumber", "serial")),
 }
@@ -604,7 +604,7 @@ def test_node_builders_round_trip(
         ),
         privacy_password_md5=name,
     )
-    received = build(xml.cdr_node(query))
+    received = build(cdr.v3_request(query))
     if received is REFUSED:
         assert has_invalid(search, name)
     else:

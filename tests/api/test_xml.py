@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 import tracemalloc
 
 import pytest
 import xmltodict
 
 from custom_components.kalliopepbx.api import (
-    CallDirection,
-    CallStatus,
-    CdrFilter,
-    CdrQuery,
     Click2CallType,
     ContactInput,
     ContactType,
@@ -231,42 +226,6 @@ def test_callgroups_and_conferences_without_pins() -> None:
     assert "1234" not in repr(room)
 
 
-def test_cdr_v3_and_v4_shapes() -> None:
-    outbound, missed = xml.parse_cdr(load_fixture_bytes("cdr_v3.xml"), EP)
-    assert outbound.direction is CallDirection.OUTBOUND
-    assert outbound.status is CallStatus.ANSWERED
-    assert outbound.called == "0212345XXX"
-    assert outbound.start == datetime(2026, 11, 20, 9, 15, 2)
-    assert outbound.billsec == 95
-    assert missed.unique_id is None
-    assert missed.answer is None
-    assert missed.status is CallStatus.NO_ANSWER
-    failed, no_answer = xml.parse_cdr(load_fixture_bytes("cdr_v4.xml"), EP)
-    assert failed.status is CallStatus.FAILED
-    assert failed.source == "local_exten"
-    assert failed.unique_id == "1463997154.0"
-    assert no_answer.status is CallStatus.NO_ANSWER
-    assert no_answer.answer == datetime(2016, 5, 23, 12, 0, 4)
-
-
-def test_cdr_error_code() -> None:
-    body = b"<kpbx_response><cdr><error_code><code>3</code><message>Authentication error</message></error_code></cdr></kpbx_response>"
-    with pytest.raises(KalliopeApiError) as err:
-        xml.parse_cdr(body, EP)
-    assert err.value.code == 3
-
-
-def test_cdr_json() -> None:
-    body = b'{"cdr": [{"id": "1.0", "start_time": "2026-01-02 03:04:05", "status": "ANSWERED", "caller": "201"}, "junk"]}'
-    (call,) = xml.parse_cdr_json(body, EP)
-    assert call.status is CallStatus.ANSWERED
-    assert call.start == datetime(2026, 1, 2, 3, 4, 5)
-    with pytest.raises(KalliopeResponseError):
-        xml.parse_cdr_json(b"<nope/>", EP)
-    with pytest.raises(KalliopeResponseError):
-        xml.parse_cdr_json(b'{"cdr": 5}', EP)
-
-
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -432,32 +391,3 @@ def test_contact_and_search_requests() -> None:
         xml.build_request(xml.phonebook_filter_node(PhonebookFilter(last_name="Ross%")))
     )
     assert by_field["filter"] == {"last_name": "Ross%"}
-
-
-def test_cdr_requests() -> None:
-    empty = _parsed_request(xml.build_request(xml.cdr_node(CdrQuery())))
-    assert empty == {"cdr": None}
-    query = CdrQuery(
-        begin=datetime(2026, 11, 1),
-        end=datetime(2026, 11, 22, 23, 59, 59),
-        start_flag=True,
-        filter=CdrFilter(
-            direction=CallDirection.INBOUND,
-            status=CallStatus.NO_ANSWER,
-            caller_num="335%",
-        ),
-        privacy_password_md5="abc",
-    )
-    request = _parsed_request(xml.build_request(xml.cdr_node(query)))["cdr"]
-    assert request["begin"] == "2026-11-01 00:00:00"
-    assert request["start_flag"] == "true"
-    assert request["filter"] == {"direction": "1", "caller_num": "335%", "status": "4"}
-    assert "abc" not in repr(query)
-    any_query = _parsed_request(
-        xml.build_request(xml.cdr_node(CdrQuery(filter=CdrFilter(any="201"))))
-    )
-    assert any_query["cdr"]["filter"] == {"any": "201"}
-    v4 = _parsed_request(
-        xml.build_request(xml.cdr_v4_node(datetime(2026, 1, 1), None, "1.2"))
-    )
-    assert v4 == {"cdr": {"begin": "2026-01-01 00:00:00", "unique_id": "1.2"}}

@@ -54,6 +54,12 @@ class Answer:
         assert root.tag == "kpbx_response"
         return root
 
+    def calls(self) -> list[ET.Element]:
+        """The `<call>`s of a 4.x CDR answer: `<cdr>` is the root."""
+        root = parse_xml(self.body)
+        assert root.tag == "cdr"
+        return root.findall("call")
+
     def code(self, path: str) -> int:
         """The `<code>` under `path` (e.g. "user/error")."""
         found = self.xml().findtext(f"{path}/code")
@@ -1182,8 +1188,17 @@ async def test_cdr_v3(pbx: Pbx) -> None:
     assert as_csv.text.splitlines()[0].startswith("unique_id,id,direction")
 
 
+V4_CDR_FIELDS = [
+    "id", "source", "start_time", "answer_time", "end_time", "account_code", "caller",
+    "gateway_name", "called", "status", "answered_by", "bill_secs", "duration",
+    "destination",
+]  # fmt: skip
+V4_TYPES = {1: ("ibl", {"local_exten", "callg"}), 2: ("local_exten", {"obl"}), 4: ("local_exten", {"local_exten"})}  # fmt: skip
+
+
 async def test_cdr_v4() -> None:
     state = build_scenario(20, auth="v4")
+    truth = {r.unique_id: r for r in state.cdr}
     async with serve(state) as pbx:
         now = state.local_now()
         this_month = [
@@ -1192,7 +1207,7 @@ async def test_cdr_v4() -> None:
             if (r.start.year, r.start.month) == (now.year, now.month)
         ]
         default = await pbx.call("GET", "/cdr/summary")  # this month so far
-        assert len(default.xml().findall("cdr/call")) == len(this_month)
+        assert len(default.calls()) == len(this_month)
         # Early on the 1st this month has no calls yet: look at the last call's.
         last = max(r.start for r in state.cdr)
         in_month = [
@@ -1201,16 +1216,17 @@ async def test_cdr_v4() -> None:
             if (r.start.year, r.start.month) == (last.year, last.month)
         ]
         summary = await pbx.call("GET", f"/cdr/summary/{last.year}/{last.month:02d}")
-        calls = summary.xml().findall("cdr/call")
+        calls = summary.calls()
         assert len(calls) == len(in_month) > 0
-        assert [c.tag for c in calls[0]] == [
-            "id", "source", "start_time", "answer_time", "end_time", "account_code", "caller",
-            "gateway_name", "called", "status", "answered_by", "bill_secs", "duration",
-            "destination",
-        ]  # fmt: skip
+        # Exactly the manual's fields: no direction, only type codes.
+        assert all([c.tag for c in call] == V4_CDR_FIELDS for call in calls)
+        for call in calls:
+            source, destinations = V4_TYPES[truth[call.findtext("id", "")].direction]
+            assert call.findtext("source") == source
+            assert call.findtext("destination") in destinations
         assert {c.findtext("status") for c in calls} <= {
-            "ANSWERED",
-            "NO ANSWER",
+            "OK",
+            "NOANSWER",
             "BUSY",
             "FAILED",
             "CONGESTION",
@@ -1222,20 +1238,31 @@ async def test_cdr_v4() -> None:
             f"/cdr/summary/{year - 1}-{year}",
             headers={"Accept": "application/json"},
         )
-        assert len(json.loads(whole.body)["cdr"]) == len(state.cdr)
+        rows = json.loads(whole.body)
+        assert isinstance(rows, list)
+        assert len(rows) == len(state.cdr)
+        assert list(rows[0]) == V4_CDR_FIELDS
+        assert isinstance(rows[0]["bill_secs"], int)
+        assert isinstance(rows[0]["duration"], int)
+        as_csv = await pbx.call(
+            "GET",
+            f"/cdr/summary/{year - 1}-{year}",
+            headers={"Accept": "text/csv"},
+        )
+        header, *lines = as_csv.text.splitlines()
+        assert header == "#" + ",".join(V4_CDR_FIELDS)
+        assert len(lines) == len(state.cdr)
         first = state.cdr[0].start
         day = await pbx.call(
             "GET",
             f"/cdr/detailed/{first.year}/{first.month:02d}/{first.day:02d}-{first.day:02d}",
         )
         same_day = [r for r in state.cdr if r.start.date() == first.date()]
-        rows = day.xml().findall("cdr/call")
-        assert len(rows) == len(same_day)
-        assert rows[0].find("caller_name") is not None  # detailed carries more
+        rows_of_day = day.calls()
+        assert len(rows_of_day) == len(same_day)
+        assert [c.tag for c in rows_of_day[0]] == V4_CDR_FIELDS
         months = await pbx.call("GET", f"/cdr/summary/{year}/01-12")
-        assert len(months.xml().findall("cdr/call")) == sum(
-            1 for r in state.cdr if r.start.year == year
-        )
+        assert len(months.calls()) == sum(1 for r in state.cdr if r.start.year == year)
 
         compat = await pbx.call("GET", f"/cdr/v3_compat/{year - 1}-{year}")
         assert compat.code("cdr/error_code") == 0
@@ -1247,14 +1274,12 @@ async def test_cdr_v4() -> None:
         target = state.cdr[5]
         body = f"<kpbx_request><cdr><begin>2000-01-01 00:00:00</begin><end/><unique_id>{target.unique_id}</unique_id></cdr></kpbx_request>"
         posted = await pbx.call("POST", "/cdr/summary", body)
-        assert [c.findtext("id") for c in posted.xml().findall("cdr/call")] == [
-            target.unique_id
-        ]
+        assert [c.findtext("id") for c in posted.calls()] == [target.unique_id]
         as_json = await pbx.call(
             "POST", "/cdr/summary", json.dumps({"cdr": {"begin": "2000-01-01 00:00:00"}}),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )  # fmt: skip
-        assert len(json.loads(as_json.body)["cdr"]) == len(state.cdr)
+        assert len(json.loads(as_json.body)) == len(state.cdr)
 
         assert (await pbx.call("GET", f"/cdr/summary/{year}/13")).status == 400
         assert (await pbx.call("GET", "/cdr/summary/20x6")).status == 400

@@ -11,6 +11,14 @@ from .auth import (
     DigestCredentials,
     credentials_from_dict,
 )
+from .cdr import (
+    CallDirection,
+    CallRecord,
+    CallStatus,
+    CdrFilter,
+    CdrFormat,
+    CdrQuery,
+)
 from .client import KalliopeClient
 from .errors import (
     KalliopeApiError,
@@ -23,17 +31,12 @@ from .errors import (
     KalliopeLicenseError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    KalliopeUnsupportedFilterError,
 )
 from .models import (
-    CallDirection,
     CallGroup,
     CallGroupMember,
     CallGroupPriority,
-    CallRecord,
-    CallStatus,
-    CdrFilter,
-    CdrFormat,
-    CdrQuery,
     Click2CallType,
     Conference,
     Contact,
@@ -95,6 +98,7 @@ __all__ = [
     "KalliopeLicenseError",
     "KalliopeNotSupportedError",
     "KalliopeResponseError",
+    "KalliopeUnsupportedFilterError",
     "LicenseInfo",
     "LicenseStatus",
     "PhonebookFilter",

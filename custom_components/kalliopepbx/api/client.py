@@ -13,7 +13,7 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
-from . import xml
+from . import cdr, xml
 from .auth import (
     MAX_CLOCK_SKEW_SECONDS,
     AuthDetection,
@@ -21,6 +21,7 @@ from .auth import (
     Credentials,
     DigestCredentials,
 )
+from .cdr import CallRecord, CdrFormat, CdrQuery
 from .errors import (
     KalliopeAuthError,
     KalliopeCertificateError,
@@ -33,9 +34,6 @@ from .errors import (
 )
 from .models import (
     CallGroup,
-    CallRecord,
-    CdrFormat,
-    CdrQuery,
     Click2CallType,
     Conference,
     Contact,
@@ -604,59 +602,34 @@ class KalliopeClient:
     async def call_records(
         self, query: CdrQuery | None = None, *, request_id: str | None = None
     ) -> list[CallRecord]:
-        """Call detail records through the 3.x API (`POST /cdr`)."""
-        return await self._call(
-            "POST",
-            "/cdr",
-            "POST /cdr",
-            xml.parse_cdr,
-            content=xml.cdr_node(query or CdrQuery()),
-            request_id=request_id,
-        )
+        """Calls that started in the query's period and match its filter.
 
-    async def call_records_v4(
-        self,
-        cdr_format: CdrFormat = CdrFormat.DETAILED,
-        *,
-        begin: datetime | None = None,
-        end: datetime | None = None,
-        unique_id: str | None = None,
-        request_id: str | None = None,
-    ) -> list[CallRecord]:
-        """Call detail records through the 4.x API (`POST /rest/cdr/{format}`)."""
-        return await self._call(
-            "POST",
-            f"/cdr/{cdr_format.value}",
-            "POST /cdr/{format}",
-            xml.parse_cdr,
-            content=xml.cdr_v4_node(begin, end, unique_id),
-            request_id=request_id,
-        )
-
-    async def call_records_v4_period(
-        self,
-        cdr_format: CdrFormat = CdrFormat.DETAILED,
-        *,
-        years: str | None = None,
-        months: str | None = None,
-        days: str | None = None,
-        request_id: str | None = None,
-    ) -> list[CallRecord]:
-        """4.x CDR for whole years/months/days (`YYYY[-YYYY]`, `MM[-MM]`, `DD[-DD]`)."""
-        path = f"/cdr/{cdr_format.value}"
-        for value, pattern, what in (
-            (years, r"\d{4}(-\d{4})?", "years"),
-            (months, r"\d{2}(-\d{2})?", "months"),
-            (days, r"\d{2}(-\d{2})?", "days"),
+        3.x (`POST /cdr`) filters on the PBX; 4.x (`POST /cdr/summary`, one
+        record per call) filters by time only, so the rest is done here.
+        Raises `KalliopeUnsupportedFilterError`, before sending anything, for
+        a filter this firmware's records cannot answer.
+        """
+        query = query or CdrQuery()
+        if self.credentials is None or self.credentials.scheme is not (
+            AuthScheme.V4_DIGEST
         ):
-            if value is None:
-                break
-            if not re.fullmatch(pattern, value):
-                raise KalliopeInputError(f"invalid {what}: {value!r}")
-            path += f"/{value}"
-        return await self._call(
-            "GET", path, "GET /cdr/{format}", xml.parse_cdr, request_id=request_id
+            return await self._call(
+                "POST",
+                "/cdr",
+                "POST /cdr",
+                cdr.parse_call_records,
+                content=cdr.v3_request(query),
+                request_id=request_id,
+            )
+        records = await self._call(
+            "POST",
+            f"/cdr/{CdrFormat.SUMMARY.value}",
+            "POST /cdr/{format}",
+            cdr.parse_call_records,
+            content=cdr.v4_request(query),
+            request_id=request_id,
         )
+        return [record for record in records if cdr.matches_v4(record, query.filter)]
 
     # ------------------------------------------------------------ phonebook
 

@@ -80,3 +80,18 @@ class KalliopeResponseError(KalliopeError):
 
 class KalliopeInputError(KalliopeError, ValueError):
     """A request was refused before sending: its input is invalid."""
+
+
+class KalliopeUnsupportedFilterError(KalliopeInputError):
+    """A call-record filter this firmware's records cannot answer.
+
+    `filter` names the `CdrFilter` field; `value` is set when only that value
+    is out of reach (a status the firmware never reports).
+    """
+
+    def __init__(self, filter_name: str, value: str | None = None) -> None:
+        """Name the filter, and the value when only the value is the problem."""
+        what = f"{filter_name} {value!r}" if value is not None else filter_name
+        super().__init__(f"this firmware's call records cannot be filtered by {what}")
+        self.filter = filter_name
+        self.value = value

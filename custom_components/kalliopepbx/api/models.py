@@ -8,8 +8,7 @@ secrets, conference PINs) are never stored in a model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, Self
 
@@ -354,93 +353,6 @@ class Conference:
     enabled: bool
     internal_selection: str | None = None
     external_selection: str | None = None
-
-
-class CallDirection(StrEnum):
-    """Direction of a call in the CDR (codes 1, 2, 4)."""
-
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-    INTERNAL = "internal"
-    UNKNOWN = "unknown"
-
-
-class CallStatus(StrEnum):
-    """Outcome of a call in the CDR (codes 1, 2, 3, 4, 8)."""
-
-    ANSWERED = "answered"
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    FAILED = "failed"
-    CONGESTION = "congestion"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One call from the CDR, v3 and v4 shapes folded into one model.
-
-    Times are the PBX's local time as it reports them (naive datetimes).
-    """
-
-    id: str
-    unique_id: str | None = None
-    direction: CallDirection = CallDirection.UNKNOWN
-    status: CallStatus = CallStatus.UNKNOWN
-    status_raw: str | None = None
-    caller: str | None = None
-    caller_name: str | None = None
-    called: str | None = None
-    called_name: str | None = None
-    called_callgroup: str | None = None
-    gateway_id: str | None = None
-    gateway_name: str | None = None
-    start: datetime | None = None
-    answer: datetime | None = None
-    end: datetime | None = None
-    billsec: int | None = None
-    duration: int | None = None
-    source: str | None = None
-    destination: str | None = None
-    answered_by: str | None = None
-    account_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CdrFilter:
-    """CDR filter fields; `%` at either end is a wildcard. `any` excludes the rest."""
-
-    any: str | None = None
-    unique_id: str | None = None
-    direction: CallDirection | None = None
-    caller_num: str | None = None
-    caller_name: str | None = None
-    called_num: str | None = None
-    called_name: str | None = None
-    called_callgroup: str | None = None
-    gateway_id: str | None = None
-    gateway_name: str | None = None
-    status: CallStatus | None = None
-    billsec: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CdrQuery:
-    """A CDR request. Times are the PBX's local time."""
-
-    begin: datetime | None = None
-    end: datetime | None = None
-    start_flag: bool | None = None
-    filter: CdrFilter = field(default_factory=CdrFilter)
-    privacy_password_md5: str | None = field(default=None, repr=False)
-
-
-class CdrFormat(StrEnum):
-    """CDR export formats of firmware 4.x."""
-
-    SUMMARY = "summary"
-    DETAILED = "detailed"
-    V3_COMPAT = "v3_compat"
 
 
 class Click2CallType(StrEnum):

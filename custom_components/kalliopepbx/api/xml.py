@@ -26,13 +26,9 @@ from .errors import (
     KalliopeResponseError,
 )
 from .models import (
-    CallDirection,
     CallGroup,
     CallGroupMember,
     CallGroupPriority,
-    CallRecord,
-    CallStatus,
-    CdrQuery,
     Click2CallType,
     Conference,
     Contact,
@@ -248,7 +244,11 @@ def decode_document(body: bytes, endpoint: str) -> Any:
 
 def parse_response(body: bytes, endpoint: str) -> Node:
     """The `<kpbx_response>` content, with licence refusals raised."""
-    document = decode_document(body, endpoint)
+    return response_content(decode_document(body, endpoint), endpoint)
+
+
+def response_content(document: Any, endpoint: str) -> Node:
+    """`parse_response` for a document already decoded."""
     if not isinstance(document, Mapping) or ROOT not in document:
         root = next(iter(document), "?") if isinstance(document, Mapping) else "?"
         raise KalliopeResponseError(endpoint, f"unexpected root element <{root}>")
@@ -589,129 +589,6 @@ def parse_conferences(body: bytes, endpoint: str) -> list[Conference]:
     return conferences
 
 
-_DIRECTIONS = {
-    1: CallDirection.INBOUND,
-    2: CallDirection.OUTBOUND,
-    4: CallDirection.INTERNAL,
-}
-_STATUSES = {
-    1: CallStatus.FAILED,
-    2: CallStatus.BUSY,
-    3: CallStatus.CONGESTION,
-    4: CallStatus.NO_ANSWER,
-    8: CallStatus.ANSWERED,
-}
-DIRECTION_CODES = {value: key for key, value in _DIRECTIONS.items()}
-STATUS_CODES = {value: key for key, value in _STATUSES.items()}
-
-
-def _v3_call(node: Any) -> CallRecord | None:
-    call_id = text(child(node, "id"))
-    if call_id is None:
-        return None
-    direction = integer(child(node, "direction"))
-    status = integer(child(node, "status"))
-    return CallRecord(
-        id=call_id,
-        unique_id=text(child(node, "unique_id")),
-        direction=_DIRECTIONS.get(direction or 0, CallDirection.UNKNOWN),
-        status=_STATUSES.get(status or 0, CallStatus.UNKNOWN),
-        status_raw=text(child(node, "status")),
-        caller=text(child(node, "caller_num")),
-        caller_name=text(child(node, "caller_name")),
-        called=_unquote(text(child(node, "called_num"))),
-        called_name=text(child(node, "called_name")),
-        called_callgroup=text(child(node, "called_callgroup")),
-        gateway_id=text(child(node, "gateway_id")),
-        gateway_name=text(child(node, "gateway_name")),
-        start=timestamp(child(node, "start")),
-        answer=timestamp(child(node, "answer")),
-        end=timestamp(child(node, "end")),
-        billsec=integer(child(node, "billsec")),
-        duration=integer(child(node, "duration")),
-    )
-
-
-def _v4_call(node: Any) -> CallRecord | None:
-    call_id = text(child(node, "id"))
-    if call_id is None:
-        return None
-    raw_status = text(child(node, "status"))
-    status = (
-        parse_enum(CallStatus, raw_status.replace(" ", "_"), CallStatus.UNKNOWN)
-        if raw_status
-        else CallStatus.UNKNOWN
-    )
-    # The `detailed` format adds the 3.x-style fields; `summary` lacks them.
-    direction = integer(child(node, "direction"))
-    return CallRecord(
-        id=call_id,
-        unique_id=text(child(node, "unique_id")) or call_id,
-        direction=_DIRECTIONS.get(direction or 0, CallDirection.UNKNOWN),
-        status=status,
-        status_raw=raw_status,
-        caller=text(child(node, "caller")),
-        caller_name=text(child(node, "caller_name")),
-        called=text(child(node, "called")),
-        called_name=text(child(node, "called_name")),
-        called_callgroup=text(child(node, "called_callgroup")),
-        gateway_id=text(child(node, "gateway_id")),
-        gateway_name=text(child(node, "gateway_name")),
-        start=timestamp(child(node, "start_time")),
-        answer=timestamp(child(node, "answer_time")),
-        end=timestamp(child(node, "end_time")),
-        billsec=integer(child(node, "bill_secs")),
-        duration=integer(child(node, "duration")),
-        source=text(child(node, "source")),
-        destination=text(child(node, "destination")),
-        answered_by=text(child(node, "answered_by")),
-        account_code=text(child(node, "account_code")),
-    )
-
-
-def _unquote(value: str | None) -> str | None:
-    """The reference shows `called_num` as `"..."`; drop the quotes if present."""
-    if value and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1] or None
-    return value
-
-
-def parse_cdr(body: bytes, endpoint: str) -> list[CallRecord]:
-    """CDR answers: v3 `<cdr><error_code/><calls><call>` or v4 `<cdr><call>`."""
-    document = decode_document(body, endpoint)
-    if isinstance(document, Mapping) and "cdr" in document and ROOT not in document:
-        cdr = document["cdr"]
-    else:
-        cdr = require(parse_response(body, endpoint), "cdr", endpoint)
-    check_error(cdr, endpoint, key="error_code")
-    check_error(cdr, endpoint)
-    calls = child(cdr, "calls")
-    if calls is not None:
-        return [c for c in map(_v3_call, as_list(child(calls, "call"))) if c]
-    return [c for c in map(_v4_call, as_list(child(cdr, "call"))) if c]
-
-
-def parse_cdr_json(body: bytes, endpoint: str) -> list[CallRecord]:
-    """A v4 CDR answer in JSON: `{"cdr": [...]}` or a bare list of calls."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as err:
-        raise KalliopeResponseError(endpoint, "answer is not JSON") from err
-    calls = data.get("cdr") if isinstance(data, dict) else data
-    if isinstance(calls, dict):
-        calls = calls.get("call") or calls.get("calls") or []
-    if not isinstance(calls, list):
-        raise KalliopeResponseError(endpoint, "JSON answer has no list of calls")
-    records = []
-    for item in calls:
-        if not isinstance(item, dict):
-            continue
-        record = _v4_call(item) if "start_time" in item else _v3_call(item)
-        if record is not None:
-            records.append(record)
-    return records
-
-
 # ---------------------------------------------------------------- requests
 
 
@@ -833,58 +710,6 @@ def phonebook_filter_node(search: PhonebookFilter) -> dict[str, Any]:
             "organizational_unit": search.organizational_unit,
             "phone": search.phone,
             "mail": search.mail,
-        }
-    }
-
-
-def _pbx_time(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
-
-
-def cdr_node(query: CdrQuery) -> dict[str, Any]:
-    """`<cdr>` of `POST /cdr` (v3)."""
-    search = query.filter
-    filters: dict[str, Any]
-    if search.any is not None:
-        filters = {"any": search.any}
-    else:
-        filters = {
-            "unique_id": search.unique_id,
-            "direction": DIRECTION_CODES.get(search.direction)
-            if search.direction
-            else None,
-            "caller_num": search.caller_num,
-            "caller_name": search.caller_name,
-            "called_num": search.called_num,
-            "called_name": search.called_name,
-            "called_callgroup": search.called_callgroup,
-            "gateway_id": search.gateway_id,
-            "gateway_name": search.gateway_name,
-            "status": STATUS_CODES.get(search.status) if search.status else None,
-            "billsec": search.billsec,
-        }
-    if all(value is None for value in filters.values()):
-        filters = {}
-    return {
-        "cdr": {
-            "privacy_password": query.privacy_password_md5,
-            "begin": _pbx_time(query.begin),
-            "end": _pbx_time(query.end),
-            "start_flag": query.start_flag,
-            "filter": filters or None,
-        }
-    }
-
-
-def cdr_v4_node(
-    begin: datetime | None, end: datetime | None, unique_id: str | None
-) -> dict[str, Any]:
-    """`<cdr>` of `POST /rest/cdr/{format}` (4.x)."""
-    return {
-        "cdr": {
-            "begin": _pbx_time(begin),
-            "end": _pbx_time(end),
-            "unique_id": unique_id,
         }
     }
 
