@@ -13,11 +13,14 @@ from unittest.mock import patch
 from xml.etree import ElementTree as ET
 
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -395,6 +398,47 @@ async def test_unapplied_change_is_a_repair_issue_across_restarts(
     assert await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert unapplied_issue(hass, config_entry) is None
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("apply", ("FORWARD_TO_EXTEN", "205")),
+        ("revert", ("FORWARD_TO_VOICEMAIL", "201")),
+    ],
+)
+async def test_unapplied_change_fixed_from_the_issue(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    pbx_state: PbxState,
+    choice: str,
+    expected: tuple[str, str],
+) -> None:
+    """The issue's fix offers apply and revert, and does it."""
+    assert await async_setup_component(hass, "repairs", {})
+    pbx_state.add_fault("/pbx/apply", "http500")
+    with pytest.raises(HomeAssistantError):
+        await action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
+        )
+    issue = unapplied_issue(hass, config_entry)
+    assert issue is not None
+
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    result = await manager.async_init(DOMAIN, data={"issue_id": issue.issue_id})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["apply", "revert"]
+    assert result["description_placeholders"]["changes"] == "201: forward_to_exten 205"
+    result = await manager.async_configure(result["flow_id"], {"next_step_id": choice})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+    assert unapplied_issue(hass, config_entry) is None
+    failover = pbx_state.get_failover("201")
+    assert (failover["type"], failover["value"]) == expected
+    assert pbx_state.pending is False
 
 
 async def test_unapplied_change_lost_in_a_pbx_reboot_raises_no_issue(

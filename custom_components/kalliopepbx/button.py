@@ -88,23 +88,16 @@ class PbxButton(KalliopeEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Send the command; refresh what it changed."""
         await async_require_admin(self.hass, self._context)
-        entry = self.runtime.system.config_entry
         description = self.entity_description
         if description.changes_configuration:
-            # Never in the middle of a forwarding change (written, not applied).
-            async with self.runtime.forwarding.lock:
-                done = await async_call_pbx(
-                    self.hass, entry, description.press_fn(self.runtime)
-                )
-                await self.runtime.forwarding.async_refresh()
-            # `false` may only mean there was nothing to apply or revert.
-            data = self.runtime.registrations.latest
-            done = done or (data is not None and data.pending is False)
-        else:
-            done = await async_call_pbx(
-                self.hass, entry, description.press_fn(self.runtime)
+            await self.runtime.forwarding.async_pending_command(
+                description.key, lambda: description.press_fn(self.runtime)
             )
-        if not done:
+            return
+        entry = self.runtime.system.config_entry
+        if not await async_call_pbx(
+            self.hass, entry, description.press_fn(self.runtime)
+        ):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="command_failed",

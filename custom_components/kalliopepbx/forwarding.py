@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
@@ -193,9 +194,10 @@ class ForwardingManager:
             self.hass,
             DOMAIN,
             self.issue_id,
-            is_fixable=False,
+            is_fixable=True,
             is_persistent=False,
             severity=ir.IssueSeverity.WARNING,
+            data={"entry_id": self.entry.entry_id},
             translation_key="unapplied_forwarding",
             translation_placeholders={
                 "title": self.entry.title,
@@ -515,6 +517,26 @@ class ForwardingManager:
                 translation_domain=DOMAIN,
                 translation_key="apply_failed",
                 translation_placeholders={"error": "the PBX refused to apply"},
+            )
+
+    async def async_pending_command(
+        self, command: str, request: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """Apply or revert pending changes, never in the middle of a forwarding change."""
+        async with self.lock:
+            try:
+                done = await request()
+            except KalliopeError as err:
+                raise translate_error(self.hass, self.entry, err) from err
+            finally:
+                await self.async_refresh()
+        # `false` may only mean there was nothing to apply or revert.
+        data = self.entry.runtime_data.registrations.latest
+        if not done and (data is None or data.pending is not False):
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_failed",
+                translation_placeholders={"command": command},
             )
 
     async def async_refresh(self) -> None:

@@ -292,18 +292,12 @@ def _pbx_command(
     async def handle(hass: HomeAssistant, call: ServiceCall) -> None:
         await async_require_admin(hass, call.context)
         entry = resolve_entry(hass, call)
-        runtime = entry.runtime_data
         if changes_configuration:
-            # Never in the middle of a forwarding change (written, not applied).
-            async with runtime.forwarding.lock:
-                done = await async_call_pbx(hass, entry, request(entry))
-                await runtime.forwarding.async_refresh()
-            # `false` may only mean there was nothing to apply or revert.
-            data = runtime.registrations.latest
-            done = done or (data is not None and data.pending is False)
-        else:
-            done = await async_call_pbx(hass, entry, request(entry))
-        if not done:
+            await entry.runtime_data.forwarding.async_pending_command(
+                command, lambda: request(entry)
+            )
+            return
+        if not await async_call_pbx(hass, entry, request(entry)):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="command_failed",
