@@ -531,6 +531,31 @@ async def test_outbound_line_from_the_extensions_failover(
     }
 
 
+async def test_action_on_the_same_outbound_line_keeps_its_name(
+    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """The action naming the line the extension uses now keeps the line's name."""
+    pbx = ReferencePbx(pbx_state, "user_config_failover_trunk.xml")
+    with pbx.serving(client_of(config_entry)):
+        await action(
+            hass,
+            "set_call_forwarding",
+            {
+                "extension": "201",
+                "destination": "0698765432",
+                "gateway_id": "2",
+                "gateway_type": "trunk",
+            },
+        )
+    fields = put_failover(pbx.puts[-1])
+    assert (fields["intro"], fields["value"]) == ("benvenuto", "0698765432")
+    assert (fields["gateway_type"], fields["gateway_id"], fields["gateway_name"]) == (
+        "TRUNK",
+        "2",
+        "VoIP Trunk Messagenet",
+    )
+
+
 async def test_outbound_line_without_type_is_not_guessed(
     hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:

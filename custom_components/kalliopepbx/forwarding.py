@@ -426,17 +426,22 @@ class ForwardingManager:
         current = config.failover
         if current is not None:
             failover = replace(failover, intro=current.intro)
-        if (
-            failover.type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER
-            and not failover.gateway_id
-        ):
-            line = self.known_gateway(exten, current)
-            failover = replace(
-                failover,
-                gateway_type=line.type,
-                gateway_id=line.id,
-                gateway_name=line.name,
-            )
+        if failover.type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER:
+            if not failover.gateway_id:
+                line = self.known_gateway(exten, current)
+                failover = replace(
+                    failover,
+                    gateway_type=line.type,
+                    gateway_id=line.id,
+                    gateway_name=line.name,
+                )
+            elif (
+                failover.gateway_name is None
+                and (now := _line_of(current)) is not None
+                and (now.type, now.id) == (failover.gateway_type, failover.gateway_id)
+            ):
+                # The same line as now: keep its name.
+                failover = replace(failover, gateway_name=now.name)
         if (
             failover.type is FailoverType.FORWARD_TO_EXTEN
             and failover.destination_name is None
