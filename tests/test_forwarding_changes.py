@@ -24,7 +24,12 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import KalliopeClient, xml
+from custom_components.kalliopepbx.api import (
+    Failover,
+    FailoverType,
+    KalliopeClient,
+    xml,
+)
 from custom_components.kalliopepbx.const import DOMAIN
 from simulator import PbxState
 
@@ -284,6 +289,25 @@ async def test_change_the_pbx_does_not_show_is_reported(
     assert pbx_state.pending is False
 
 
+async def test_restore_the_pbx_does_not_show_is_reported(
+    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """Turning forwarding off is read back too."""
+    pbx = ReferencePbx(pbx_state, "user_config_failover_ivr.xml")
+    with pbx.serving(client_of(config_entry)):
+        await set_target(hass, "205")
+        await switch(hass, "turn_on")
+        pbx.keeps_writes = False
+        with pytest.raises(HomeAssistantError) as err:
+            await switch(hass, "turn_off")
+    assert err.value.translation_key == "forwarding_not_applied"
+    assert err.value.translation_placeholders == {
+        "extension": "201",
+        "expected": "forward_to_ivr 1",
+        "actual": "forward_to_exten 205",
+    }
+
+
 async def test_change_read_back_as_written_is_quiet(
     hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
@@ -439,6 +463,47 @@ async def test_unapplied_change_fixed_from_the_issue(
     failover = pbx_state.get_failover("201")
     assert (failover["type"], failover["value"]) == expected
     assert pbx_state.pending is False
+
+
+async def test_stop_between_write_and_apply_leaves_an_issue(
+    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """Home Assistant stopping after the write, before the apply: an issue after restart."""
+    client = client_of(config_entry)
+    forwarding = config_entry.runtime_data.forwarding
+    applying = asyncio.Event()
+
+    async def apply(**kwargs: Any) -> bool:
+        applying.set()
+        await asyncio.Event().wait()  # never answers
+        return True
+
+    with patch.object(client, "apply", apply):
+        change = hass.async_create_task(
+            forwarding.async_set("201", Failover(FailoverType.FORWARD_TO_EXTEN, "205"))
+        )
+        await applying.wait()
+        assert pbx_state.pending is True
+        # Our own change in progress is not reported as left behind.
+        await config_entry.runtime_data.registrations.async_refresh()
+        assert unapplied_issue(hass, config_entry) is None
+        change.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await change
+
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    issue = unapplied_issue(hass, config_entry)
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "title": config_entry.title,
+        "extensions": "201",
+        "changes": "201: forward_to_exten 205",
+    }
+    await press(hass, APPLY)
+    assert unapplied_issue(hass, config_entry) is None
+    assert pbx_state.get_failover("201")["value"] == "205"
 
 
 async def test_unapplied_change_lost_in_a_pbx_reboot_raises_no_issue(
