@@ -112,6 +112,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         pbx_device_id=pbx_device.id,
         options=dict(entry.options),
     )
+    # A forwarding change an earlier run wrote but did not apply shows up now.
+    forwarding.async_start()
 
     @callback
     def refresh_system_soon() -> None:

@@ -88,19 +88,18 @@ class PbxButton(KalliopeEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Send the command; refresh what it changed."""
         await async_require_admin(self.hass, self._context)
+        description = self.entity_description
+        if description.changes_configuration:
+            await self.runtime.forwarding.async_pending_command(
+                description.key, lambda: description.press_fn(self.runtime)
+            )
+            return
         entry = self.runtime.system.config_entry
-        done = await async_call_pbx(
-            self.hass, entry, self.entity_description.press_fn(self.runtime)
-        )
-        if self.entity_description.changes_configuration:
-            await self.runtime.registrations.async_refresh()
-            await self.runtime.system.async_refresh()
-            # `false` may only mean there was nothing to apply or revert.
-            data = self.runtime.registrations.latest
-            done = done or (data is not None and data.pending is False)
-        if not done:
+        if not await async_call_pbx(
+            self.hass, entry, description.press_fn(self.runtime)
+        ):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="command_failed",
-                translation_placeholders={"command": self.entity_description.key},
+                translation_placeholders={"command": description.key},
             )

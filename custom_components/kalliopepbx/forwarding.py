@@ -3,20 +3,33 @@
 Before the first change to an extension's failover, the failover the PBX had
 is saved in Home Assistant's storage; clearing the forwarding puts exactly
 that back, also after a restart. Each change is applied on the PBX at once,
-but never together with changes someone else left pending.
+but never together with changes someone else left pending, and is read back
+afterwards. A change written but not applied (a failed apply, a restart in
+between) is remembered and shown as a repair issue until it is applied or
+reverted.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 
-from .api import Failover, FailoverType, GatewayType, KalliopeError, UserConfig
+from .api import (
+    Failover,
+    FailoverType,
+    GatewayType,
+    KalliopeApiError,
+    KalliopeError,
+    UserConfig,
+)
 from .const import CONF_ALLOWED_NUMBERS, DOMAIN
 from .exceptions import translate_error
 from .numbers import AllowedNumbers, InvalidNumberError, normalize_number
@@ -32,6 +45,16 @@ class ForwardingStoreData(TypedDict):
 
     previous: dict[str, dict[str, Any]]
     targets: dict[str, str]
+    # Written to the PBX, not yet known to be applied.
+    unapplied: NotRequired[dict[str, dict[str, Any]]]
+
+
+class OutboundLine(NamedTuple):
+    """An outbound line as one failover names it: type and id always together."""
+
+    type: GatewayType
+    id: str
+    name: str | None
 
 
 def storage_key(entry_id: str) -> str:
@@ -39,11 +62,61 @@ def storage_key(entry_id: str) -> str:
     return f"{DOMAIN}.{entry_id}.forwarding"
 
 
+def unapplied_issue_id(entry_id: str) -> str:
+    """The repair issue of one PBX's unapplied forwarding change."""
+    return f"unapplied_forwarding_{entry_id}"
+
+
 def default_failover(exten: str, vm_enabled: bool) -> Failover:
     """What a new extension gets on the PBX: its voicemail, or hang up."""
     if vm_enabled:
         return Failover(type=FailoverType.FORWARD_TO_VOICEMAIL, destination=exten)
     return Failover(type=FailoverType.HANGUP)
+
+
+def _type_of(failover: Failover) -> str:
+    return failover.type_raw or failover.type.value
+
+
+def forwarding_part(failover: Failover | None) -> tuple[str, str, str] | None:
+    """Where calls go (type, destination, outbound line): what a change sets."""
+    if failover is None:
+        return None
+    external = failover.type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER
+    return (
+        _type_of(failover),
+        failover.destination or "",
+        (failover.gateway_id or "") if external else "",
+    )
+
+
+def describe(failover: Failover | None) -> str:
+    """A failover in a few words, for errors and repair issues."""
+    if failover is None:
+        return "-"
+    words = [_type_of(failover).lower()]
+    if failover.destination:
+        words.append(failover.destination)
+    if failover.type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER and (
+        failover.gateway_id
+    ):
+        line = failover.gateway_type.value if failover.gateway_type else "?"
+        words.append(f"via {line} {failover.gateway_id}")
+    return " ".join(words)
+
+
+def _line_of(failover: Failover | None) -> OutboundLine | None:
+    """The outbound line an external forward uses, if it names a whole one."""
+    if (
+        failover is None
+        or failover.type is not FailoverType.FORWARD_TO_EXTERNAL_NUMBER
+        or not failover.gateway_id
+        or failover.gateway_type is None
+    ):
+        return None
+    return OutboundLine(
+        failover.gateway_type, failover.gateway_id, failover.gateway_name
+    )
 
 
 class ForwardingManager:
@@ -56,9 +129,16 @@ class ForwardingManager:
         self._store: Store[ForwardingStoreData] = Store(
             hass, STORAGE_VERSION, storage_key(entry.entry_id)
         )
-        self._data: ForwardingStoreData = {"previous": {}, "targets": {}}
-        # One configuration change at a time per PBX: set, apply, refresh.
-        self._lock = asyncio.Lock()
+        self._data: ForwardingStoreData = {
+            "previous": {},
+            "targets": {},
+            "unapplied": {},
+        }
+        # One configuration change at a time per PBX: forwarding set, apply,
+        # revert (buttons and actions too) and the refresh after each.
+        self.lock = asyncio.Lock()
+        # Between our write and our apply the PBX is pending by our own doing.
+        self._changing = False
 
     async def async_load(self) -> None:
         """Read what earlier runs saved."""
@@ -67,7 +147,64 @@ class ForwardingManager:
             self._data = {
                 "previous": dict(stored.get("previous", {})),
                 "targets": dict(stored.get("targets", {})),
+                "unapplied": dict(stored.get("unapplied", {})),
             }
+
+    @property
+    def _unapplied(self) -> dict[str, dict[str, Any]]:
+        return self._data.setdefault("unapplied", {})
+
+    @property
+    def issue_id(self) -> str:
+        """The repair issue naming an unapplied change of ours."""
+        return unapplied_issue_id(self.entry.entry_id)
+
+    @callback
+    def async_start(self) -> None:
+        """Watch the PBX's pending flag: our unapplied change shows as an issue."""
+        runtime = self.entry.runtime_data
+        self.entry.async_on_unload(
+            runtime.registrations.async_add_listener(self._pending_changed)
+        )
+        self.entry.async_on_unload(self._delete_issue)
+        self._pending_changed()
+
+    @callback
+    def _delete_issue(self) -> None:
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    @callback
+    def _pending_changed(self) -> None:
+        if self._changing or not self._unapplied:
+            return
+        data = self.entry.runtime_data.registrations.latest
+        if data is None or data.pending is None:
+            return
+        if not data.pending:
+            # Applied or reverted (here or on the PBX), or lost in a PBX reboot.
+            self._unapplied.clear()
+            self._store.async_delay_save(lambda: self._data, 0)
+            self._delete_issue()
+            return
+        changes = "; ".join(
+            f"{exten}: {describe(Failover.from_dict(failover))}"
+            for exten, failover in sorted(self._unapplied.items())
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            data={"entry_id": self.entry.entry_id},
+            translation_key="unapplied_forwarding",
+            translation_placeholders={
+                "title": self.entry.title,
+                "extensions": ", ".join(sorted(self._unapplied)),
+                "changes": changes,
+            },
+        )
 
     @property
     def allowed_numbers(self) -> AllowedNumbers:
@@ -93,19 +230,44 @@ class ForwardingManager:
         return None
 
     async def async_set_target(self, exten: str, raw: str) -> None:
-        """Keep a new target; if the extension forwards now, forward there."""
+        """Keep a new target; if the extension forwards now, forward there.
+
+        Under the lock, so that a switch turned on at the same moment
+        forwards to the new target, never to the one before.
+        """
         number = self.validate_number(raw) if raw.strip() else ""
-        self._data["targets"][exten] = number
-        await self._store.async_save(self._data)
-        config = self.entry.runtime_data.config(exten)
-        if (
-            number
-            and config is not None
-            and config.failover is not None
-            and config.failover.forwards_to_number
-            and config.failover.destination != number
-        ):
-            await self.async_forward_to_target(exten)
+        async with self.lock:
+            targets = self._data["targets"]
+            before = targets.get(exten)
+            targets[exten] = number
+            await self._store.async_save(self._data)
+            if not number:
+                return
+            try:
+                try:
+                    config = await self._config(exten)
+                except KalliopeError as err:
+                    raise translate_error(self.hass, self.entry, err) from err
+                failover = config.failover
+                if (
+                    failover is not None
+                    and failover.forwards_to_number
+                    and failover.destination != number
+                ):
+                    await self._async_set_locked(
+                        exten, self.failover_to_number(exten, number)
+                    )
+            except HomeAssistantError:
+                known = self.entry.runtime_data.config(exten)
+                shown = known.failover if known else None
+                if shown is None or shown.destination != number:
+                    # The PBX does not forward there: the old target stays.
+                    if before is None:
+                        targets.pop(exten, None)
+                    else:
+                        targets[exten] = before
+                    await self._store.async_save(self._data)
+                raise
 
     def validate_number(self, raw: str, *, external: bool = True) -> str:
         """A normalized number, refused when invalid or not allowed."""
@@ -129,15 +291,12 @@ class ForwardingManager:
             )
         return number
 
-    def failover_to_number(
-        self,
-        exten: str,
-        number: str,
-        *,
-        gateway_id: str | None = None,
-        gateway_type: GatewayType | None = None,
-    ) -> Failover:
-        """Forward to another extension, or out through a gateway."""
+    def failover_to_number(self, exten: str, number: str) -> Failover:
+        """Forward to another extension, or to an outside number.
+
+        The outbound line of an outside number is chosen when the change is
+        made, from the extension's failover as the PBX has it then.
+        """
         if number == exten:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -146,32 +305,43 @@ class ForwardingManager:
             )
         if self.entry.runtime_data.is_pbx_extension(number):
             return Failover(type=FailoverType.FORWARD_TO_EXTEN, destination=number)
-        if gateway_id is None:
-            gateway_type, gateway_id = self.known_gateway(exten)
         return Failover(
-            type=FailoverType.FORWARD_TO_EXTERNAL_NUMBER,
-            destination=number,
-            gateway_type=gateway_type or GatewayType.GATEWAY,
-            gateway_id=gateway_id,
+            type=FailoverType.FORWARD_TO_EXTERNAL_NUMBER, destination=number
         )
 
-    def known_gateway(self, exten: str) -> tuple[GatewayType | None, str]:
-        """The outbound line this extension, or most of the PBX, forwards through."""
-        candidates = [self.saved_failover(exten)]
+    def known_gateway(
+        self, exten: str, current: Failover | None = None
+    ) -> OutboundLine:
+        """The outbound line this extension, or most of the PBX, forwards through.
+
+        Type, id and name always come from one and the same failover: a
+        failover naming a line without its type is never completed by a guess.
+        """
         config = self.entry.runtime_data.config(exten)
-        candidates.insert(0, config.failover if config else None)
-        for failover in candidates:
-            if failover is not None and failover.gateway_id:
-                return failover.gateway_type, failover.gateway_id
+        own = (current, config.failover if config else None, self.saved_failover(exten))
+        for failover in own:
+            if failover is None or not failover.gateway_id:
+                continue
+            if failover.type is not FailoverType.FORWARD_TO_EXTERNAL_NUMBER:
+                continue
+            line = _line_of(failover)
+            if line is None:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="gateway_type_unknown",
+                    translation_placeholders={
+                        "extension": exten,
+                        "gateway_id": failover.gateway_id,
+                    },
+                )
+            return line
         in_use = Counter(
-            (config.failover.gateway_type, config.failover.gateway_id)
+            line
             for config in self.entry.runtime_data.extensions.values()
-            if config.failover is not None and config.failover.gateway_id
+            if (line := _line_of(config.failover)) is not None
         )
         if in_use:
-            (gateway_type, gateway_id), _ = in_use.most_common(1)[0]
-            assert gateway_id is not None  # noqa: S101 - filtered above
-            return gateway_type, gateway_id
+            return in_use.most_common(1)[0][0]
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="gateway_required",
@@ -180,53 +350,55 @@ class ForwardingManager:
 
     async def async_forward_to_target(self, exten: str) -> None:
         """What the switch does when turned on."""
-        target = self.target(exten)
-        if not target:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="no_forwarding_target",
-                translation_placeholders={"extension": exten},
-            )
-        number = self.validate_number(target)
-        await self.async_set(exten, self.failover_to_number(exten, number))
+        async with self.lock:
+            # The target is read under the lock: a new one typed at the same
+            # moment is either already in, or re-forwards after us.
+            target = self.target(exten)
+            if not target:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="no_forwarding_target",
+                    translation_placeholders={"extension": exten},
+                )
+            number = self.validate_number(target)
+            await self._async_set_locked(exten, self.failover_to_number(exten, number))
 
     async def async_set(self, exten: str, failover: Failover) -> None:
         """Set an extension's failover and apply it, saving the old one first."""
-        client = self.entry.runtime_data.client
-        async with self._lock:
+        async with self.lock:
+            await self._async_set_locked(exten, failover)
+
+    async def _async_set_locked(self, exten: str, failover: Failover) -> None:
+        try:
+            await self._refuse_foreign_pending()
+            config = await self._config(exten)
+            failover = self._whole_failover(exten, failover, config)
+            newly_saved = False
+            if exten not in self._data["previous"]:
+                previous = config.failover or default_failover(exten, config.vm_enabled)
+                self._data["previous"][exten] = previous.as_dict()
+                await self._store.async_save(self._data)
+                newly_saved = True
             try:
-                await self._refuse_foreign_pending()
-                config = await self._config(exten)
-                newly_saved = False
-                if exten not in self._data["previous"]:
-                    previous = config.failover or default_failover(
-                        exten, config.vm_enabled
-                    )
-                    self._data["previous"][exten] = previous.as_dict()
+                await self._write_and_apply(exten, failover)
+            except KalliopeApiError:
+                if newly_saved:
+                    # The PBX refused: nothing to restore later.
+                    del self._data["previous"][exten]
                     await self._store.async_save(self._data)
-                    newly_saved = True
-                try:
-                    await client.set_failover(exten, failover)
-                except KalliopeError:
-                    if newly_saved:
-                        # Nothing changed on the PBX: nothing to restore later.
-                        del self._data["previous"][exten]
-                        await self._store.async_save(self._data)
-                    raise
-                await self._apply()
-            except KalliopeError as err:
-                raise translate_error(self.hass, self.entry, err) from err
-            finally:
-                await self._refresh()
+                raise
+        except KalliopeError as err:
+            raise translate_error(self.hass, self.entry, err) from err
+        finally:
+            await self.async_refresh()
 
     async def async_clear(self, exten: str) -> None:
         """Put back the failover saved before the first change."""
-        client = self.entry.runtime_data.client
-        async with self._lock:
+        async with self.lock:
             try:
+                config = await self._config(exten)
                 saved = self.saved_failover(exten)
                 if saved is None:
-                    config = await self._config(exten)
                     if (
                         config.failover is None
                         or not config.failover.forwards_to_number
@@ -234,14 +406,86 @@ class ForwardingManager:
                         return
                     saved = default_failover(exten, config.vm_enabled)
                 await self._refuse_foreign_pending()
-                await client.set_failover(exten, saved)
+                await self._write_and_apply(
+                    exten, self._whole_failover(exten, saved, config)
+                )
                 self._data["previous"].pop(exten, None)
                 await self._store.async_save(self._data)
-                await self._apply()
             except KalliopeError as err:
                 raise translate_error(self.hass, self.entry, err) from err
             finally:
-                await self._refresh()
+                await self.async_refresh()
+
+    def _whole_failover(
+        self, exten: str, failover: Failover, config: UserConfig
+    ) -> Failover:
+        """`failover`'s forwarding with the rest of the failover the PBX has.
+
+        Only where calls go changes; the announcement played first stays.
+        """
+        current = config.failover
+        if current is not None:
+            failover = replace(failover, intro=current.intro)
+        if failover.type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER:
+            if not failover.gateway_id:
+                line = self.known_gateway(exten, current)
+                failover = replace(
+                    failover,
+                    gateway_type=line.type,
+                    gateway_id=line.id,
+                    gateway_name=line.name,
+                )
+            elif (
+                failover.gateway_name is None
+                and (now := _line_of(current)) is not None
+                and (now.type, now.id) == (failover.gateway_type, failover.gateway_id)
+            ):
+                # The same line as now: keep its name.
+                failover = replace(failover, gateway_name=now.name)
+        if (
+            failover.type is FailoverType.FORWARD_TO_EXTEN
+            and failover.destination_name is None
+            and failover.destination
+            and (target := self.entry.runtime_data.config(failover.destination))
+        ):
+            failover = replace(failover, destination_name=target.name)
+        return failover
+
+    async def _write_and_apply(self, exten: str, failover: Failover) -> None:
+        """Write, apply, read back; until applied the change is remembered."""
+        client = self.entry.runtime_data.client
+        self._unapplied[exten] = failover.as_dict()
+        await self._store.async_save(self._data)
+        self._changing = True
+        try:
+            try:
+                await client.set_failover(exten, failover)
+            except KalliopeApiError:
+                # Refused: nothing was written.
+                del self._unapplied[exten]
+                await self._store.async_save(self._data)
+                raise
+            await self._apply()
+            del self._unapplied[exten]
+            await self._store.async_save(self._data)
+        finally:
+            self._changing = False
+        await self._check_applied(exten, failover)
+
+    async def _check_applied(self, exten: str, expected: Failover) -> None:
+        """The PBX must now show the change, or the caller hears it does not."""
+        config = await self.entry.runtime_data.client.user_config(exten)
+        actual = config.failover if config is not None else None
+        if forwarding_part(actual) != forwarding_part(expected):
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="forwarding_not_applied",
+                translation_placeholders={
+                    "extension": exten,
+                    "expected": describe(expected),
+                    "actual": describe(actual),
+                },
+            )
 
     async def _config(self, exten: str) -> UserConfig:
         """The extension's configuration as the PBX has it right now."""
@@ -280,11 +524,34 @@ class ForwardingManager:
                 translation_placeholders={"error": "the PBX refused to apply"},
             )
 
-    async def _refresh(self) -> None:
+    async def async_pending_command(
+        self, command: str, request: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """Apply or revert pending changes, never in the middle of a forwarding change."""
+        async with self.lock:
+            try:
+                done = await request()
+            except KalliopeError as err:
+                raise translate_error(self.hass, self.entry, err) from err
+            finally:
+                await self.async_refresh()
+        # `false` may only mean there was nothing to apply or revert.
+        data = self.entry.runtime_data.registrations.latest
+        if not done and (data is None or data.pending is not False):
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_failed",
+                translation_placeholders={"command": command},
+            )
+
+    async def async_refresh(self) -> None:
+        """Fetch what a configuration change touched; hold the lock."""
         runtime = self.entry.runtime_data
         await runtime.registrations.async_refresh()
         await runtime.system.async_refresh()
+        self._pending_changed()
 
     async def async_remove(self) -> None:
         """The entry is deleted: its saved data goes too."""
         await self._store.async_remove()
+        self._delete_issue()

@@ -240,17 +240,18 @@ def _requested_failover(
         destination = exten
     if failover_type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER:
         number = forwarding.validate_number(destination)
-        gateway_type: GatewayType | None
-        if gateway_id := data.get(ATTR_GATEWAY_ID):
-            gateway_type = GatewayType(
-                str(data.get(ATTR_GATEWAY_TYPE, GatewayType.GATEWAY.value)).upper()
-            )
-        else:
-            gateway_type, gateway_id = forwarding.known_gateway(exten)
+        gateway_id = data.get(ATTR_GATEWAY_ID)
+        gateway_type = data.get(ATTR_GATEWAY_TYPE)
+        if gateway_id is None and gateway_type is None:
+            # The extension's own outbound line, chosen when the change is made.
+            return Failover(type=failover_type, destination=number)
+        if gateway_id is None or gateway_type is None:
+            # An id without its type (or the reverse) is half a line: no guess.
+            raise _validation_error("gateway_id_and_type")
         return Failover(
             type=failover_type,
             destination=number,
-            gateway_type=gateway_type or GatewayType.GATEWAY,
+            gateway_type=GatewayType(str(gateway_type).upper()),
             gateway_id=gateway_id,
         )
     if failover_type is FailoverType.FORWARD_TO_EXTEN:
@@ -288,15 +289,12 @@ def _pbx_command(
     async def handle(hass: HomeAssistant, call: ServiceCall) -> None:
         await async_require_admin(hass, call.context)
         entry = resolve_entry(hass, call)
-        runtime = entry.runtime_data
-        done = await async_call_pbx(hass, entry, request(entry))
         if changes_configuration:
-            await runtime.registrations.async_refresh()
-            await runtime.system.async_refresh()
-            # `false` may only mean there was nothing to apply or revert.
-            data = runtime.registrations.latest
-            done = done or (data is not None and data.pending is False)
-        if not done:
+            await entry.runtime_data.forwarding.async_pending_command(
+                command, lambda: request(entry)
+            )
+            return
+        if not await async_call_pbx(hass, entry, request(entry)):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="command_failed",
