@@ -163,12 +163,15 @@ class KalliopeClient:
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "text/xml; charset=utf-8"
-        if authenticate:
-            if self.credentials is None:
-                raise KalliopeAuthError("no credentials configured")
-            headers.update(self.credentials.headers(self._clock()))
+        credentials = self.credentials
+        if authenticate and credentials is None:
+            raise KalliopeAuthError("no credentials configured")
         url = self._url(path)
         async with self._semaphore:
+            if authenticate and credentials is not None:
+                # Built once a slot is ours: 4.x refuses a `Created` gone stale
+                # while the request waited in the queue.
+                headers.update(credentials.headers(self._clock()))
             try:
                 async with (
                     asyncio.timeout(self._timeout),
@@ -293,7 +296,11 @@ class KalliopeClient:
     # ------------------------------------------------------------ auth
 
     async def fetch_salt(self, domain: str) -> str | None:
-        """The tenant's 4.x salt; None when the PBX does not offer one (3.x)."""
+        """The tenant's 4.x salt; None only when the PBX has no such endpoint (3.x).
+
+        Any other failure raises: falling back to 3.x would send the md5 of
+        the password to whoever made the salt request fail.
+        """
         endpoint = "GET /salt/{domain}"
         try:
             payload = await self._send(
@@ -303,12 +310,18 @@ class KalliopeClient:
                 accept=JSON_ACCEPT,
                 authenticate=False,
             )
-        except (KalliopeNotSupportedError, KalliopeAuthError, KalliopeResponseError):
+        except KalliopeNotSupportedError:
             return None
-        return xml.parse_salt(payload, endpoint)
+        salt = xml.parse_salt(payload, endpoint)
+        if salt is None:
+            raise KalliopeResponseError(endpoint, "answer carries no salt")
+        return salt
 
     async def detect(self, domain: str = "default") -> AuthDetection:
-        """Which scheme the PBX speaks: a salt answered means 4.x, else 3.x."""
+        """Which scheme the PBX speaks: a salt means 4.x, HTTP 404 means 3.x.
+
+        Raises on any other answer rather than guess 3.x.
+        """
         salt = await self.fetch_salt(domain)
         if salt:
             return AuthDetection(AuthScheme.V4_DIGEST, salt)
