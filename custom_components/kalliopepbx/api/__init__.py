@@ -23,6 +23,7 @@ from .errors import (
     KalliopeLicenseError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    printable,
 )
 from .models import (
     CallDirection,
@@ -105,4 +106,5 @@ __all__ = [
     "UserUpdate",
     "VoicemailCount",
     "credentials_from_dict",
+    "printable",
 ]
