@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 import logging
 import re
 from typing import Any, Final
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -64,7 +65,8 @@ XML_ACCEPT: Final = "text/xml, application/xml;q=0.9, */*;q=0.1"
 JSON_ACCEPT: Final = "application/json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # No slashes, no leading dot: a value can never climb out of its path.
-_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
+# `*` and `#` are keypad symbols some extensions carry (`*72`, `10#`).
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_*#-][A-Za-z0-9_.*#-]{0,63}")
 # The reference's heading spells it `pxbinstance`, its index `pxbininstance`;
 # the answer element (`pbx_instance_license`) suggests `pbxinstance`.
 LICENSE_PATHS: Final = (
@@ -75,10 +77,14 @@ LICENSE_PATHS: Final = (
 
 
 def _segment(value: str, what: str) -> str:
-    """A value put into a URL path: digits, letters and a few symbols only."""
-    if not _PATH_SEGMENT.match(value):
+    """A value put into a URL path: checked, then percent-encoded.
+
+    Encoded whole (`*72` → `%2A72`, `10#` → `10%23`): a raw `#` would end
+    the path and turn the rest into a fragment that is never sent.
+    """
+    if not _PATH_SEGMENT.fullmatch(value):
         raise KalliopeInputError(f"invalid {what}: {value!r}")
-    return value
+    return quote(value, safe="")
 
 
 class KalliopeClient:
@@ -140,7 +146,8 @@ class KalliopeClient:
     # ------------------------------------------------------------ transport
 
     def _url(self, path: str) -> URL:
-        return self._base_url.with_path("/rest" + path, encoded=False)
+        # Paths are ASCII and their variable parts already percent-encoded.
+        return self._base_url.with_path("/rest" + path, encoded=True)
 
     async def _send(
         self,
@@ -425,10 +432,9 @@ class KalliopeClient:
         self, mailbox: str, *, request_id: str | None = None
     ) -> VoicemailCount:
         """New, urgent and old message counts of one mailbox."""
-        mailbox = _segment(mailbox, "mailbox")
         return await self._call(
             "GET",
-            f"/voicemails/count/{mailbox}",
+            f"/voicemails/count/{_segment(mailbox, 'mailbox')}",
             "GET /voicemails/count/{mailbox}",
             lambda body, endpoint: xml.parse_voicemail_count(body, endpoint, mailbox),
             request_id=request_id,
@@ -706,7 +712,7 @@ class KalliopeClient:
             "POST",
             "/phonebook/search",
             "POST /phonebook/search",
-            xml.parse_contacts,
+            xml.parse_contact_search,
             content=xml.phonebook_filter_node(search),
             request_id=request_id,
         )
