@@ -318,7 +318,8 @@ async def test_response_size_cap(
     async with raw_server(answer) as server:
         client = raw_client(session, server.port, max_response_bytes=100_000)
         with pytest.raises(KalliopeResponseError) as err:
-            await client.firmware()
+            # A list's own cap is far larger: the client-wide one applies.
+            await client.registrations()
     assert "larger than 100000 bytes" in err.value.reason
     assert state.counters["GET /users/registrations/"] == 1
 

@@ -23,6 +23,7 @@ from .errors import (
     KalliopeLicenseError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    KalliopeResponseTooLargeError,
     printable,
 )
 from .models import (
@@ -96,6 +97,7 @@ __all__ = [
     "KalliopeLicenseError",
     "KalliopeNotSupportedError",
     "KalliopeResponseError",
+    "KalliopeResponseTooLargeError",
     "LicenseInfo",
     "LicenseStatus",
     "PhonebookFilter",

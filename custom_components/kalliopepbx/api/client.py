@@ -31,6 +31,7 @@ from .errors import (
     KalliopeInputError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    KalliopeResponseTooLargeError,
 )
 from .models import (
     CallGroup,
@@ -56,7 +57,22 @@ from .models import (
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 10.0
-DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+_KIB: Final = 1024
+# The ceiling of every answer; call records (CDR) get only this one.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * _KIB
+# Caps by what an answer can hold, so a broken or hostile PBX cannot make us
+# read and parse megabytes where a few hundred bytes are due. Lists are sized
+# for a very large PBX: 10,000 entries, each a few times its usual size.
+SINGLE_ANSWER_MAX_BYTES: Final = 64 * _KIB
+LIST_ENTRIES: Final = 10_000
+REGISTRATIONS_MAX_BYTES: Final = LIST_ENTRIES * _KIB  # ~200 B an entry
+USERS_BRIEF_MAX_BYTES: Final = LIST_ENTRIES * _KIB // 2  # ~120 B an entry
+USERS_CONFIGS_MAX_BYTES: Final = LIST_ENTRIES * 2 * _KIB  # ~600 B an entry
+# Phonebooks outgrow extension lists: 20,000 contacts of ~250 B.
+CONTACTS_MAX_BYTES: Final = 2 * LIST_ENTRIES * _KIB
+# 1,000 call groups with up to ~100 members each.
+CALLGROUPS_MAX_BYTES: Final = 1_000 * 16 * _KIB
+CONFERENCES_MAX_BYTES: Final = 1_000 * 2 * _KIB
 DEFAULT_MAX_CONCURRENT_REQUESTS: Final = 8
 # Above this size parsing would block an event loop noticeably: use a thread.
 PARSE_IN_THREAD_ABOVE_BYTES: Final = 32 * 1024
@@ -159,8 +175,13 @@ class KalliopeClient:
         request_id: str | None = None,
         accept: str = XML_ACCEPT,
         authenticate: bool = True,
+        max_bytes: int | None = SINGLE_ANSWER_MAX_BYTES,
     ) -> bytes:
-        """One HTTP exchange; returns the body of a 2xx answer."""
+        """One HTTP exchange; returns the body of a 2xx answer.
+
+        `max_bytes`: this endpoint's answer size cap (None: only the
+        client-wide one).
+        """
         params: dict[str, str] = {}
         if request_id is not None:
             if not _REQUEST_ID.match(request_id):
@@ -192,7 +213,7 @@ class KalliopeClient:
                         allow_redirects=False,
                     ) as response,
                 ):
-                    payload = await self._read(response, endpoint)
+                    payload = await self._read(response, endpoint, max_bytes)
                     status = response.status
                     date_header = response.headers.get("Date")
                     location = response.headers.get("Location")
@@ -216,21 +237,22 @@ class KalliopeClient:
                 ) from err
         return self._check_status(status, payload, endpoint, date_header, location)
 
-    async def _read(self, response: aiohttp.ClientResponse, endpoint: str) -> bytes:
-        """The body, refusing anything over the size cap."""
+    async def _read(
+        self, response: aiohttp.ClientResponse, endpoint: str, max_bytes: int | None
+    ) -> bytes:
+        """The body, read a chunk at a time and refused once over the size cap."""
         limit = self._max_response_bytes
+        if max_bytes is not None:
+            limit = min(limit, max_bytes)
         if response.content_length is not None and response.content_length > limit:
-            raise KalliopeResponseError(
-                endpoint, f"answer larger than {limit} bytes", response.status
-            )
+            raise KalliopeResponseTooLargeError(endpoint, limit, response.status)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.content.iter_chunked(64 * 1024):
+        # Counts decoded bytes: a compressed answer cannot slip past the cap.
+        async for chunk in response.content.iter_chunked(min(limit, 64 * _KIB)):
             size += len(chunk)
             if size > limit:
-                raise KalliopeResponseError(
-                    endpoint, f"answer larger than {limit} bytes", response.status
-                )
+                raise KalliopeResponseTooLargeError(endpoint, limit, response.status)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -287,13 +309,24 @@ class KalliopeClient:
         request_id: str | None = None,
         accept: str = XML_ACCEPT,
         send_body: bool = False,
+        max_bytes: int | None = None,
     ) -> T:
-        """Send, then parse; big answers are parsed in a worker thread."""
+        """Send, then parse; big answers are parsed in a worker thread.
+
+        `max_bytes`: the answer size cap; None (call records) leaves only the
+        client-wide one.
+        """
         body = None
         if content is not None or (send_body and request_id is not None):
             body = xml.build_request(content or {}, request_id)
         payload = await self._send(
-            method, path, endpoint, body=body, request_id=request_id, accept=accept
+            method,
+            path,
+            endpoint,
+            body=body,
+            request_id=request_id,
+            accept=accept,
+            max_bytes=max_bytes,
         )
         if len(payload) > PARSE_IN_THREAD_ABOVE_BYTES:
             loop = asyncio.get_running_loop()
@@ -346,6 +379,7 @@ class KalliopeClient:
             "GET /users/registrations/",
             xml.parse_registrations,
             request_id=request_id,
+            max_bytes=REGISTRATIONS_MAX_BYTES,
         )
 
     async def registration(
@@ -358,6 +392,7 @@ class KalliopeClient:
             "GET /users/registrations/{exten}",
             xml.parse_registrations,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -369,6 +404,7 @@ class KalliopeClient:
             "GET /users/brief/",
             xml.parse_users_brief,
             request_id=request_id,
+            max_bytes=USERS_BRIEF_MAX_BYTES,
         )
 
     async def user_brief(
@@ -381,6 +417,7 @@ class KalliopeClient:
             "GET /users/brief/{exten}",
             xml.parse_users_brief,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -392,6 +429,7 @@ class KalliopeClient:
             "GET /users/configs/",
             xml.parse_users_configs,
             request_id=request_id,
+            max_bytes=USERS_CONFIGS_MAX_BYTES,
         )
 
     async def user_config(
@@ -404,6 +442,7 @@ class KalliopeClient:
             "GET /users/configs/{exten}",
             xml.parse_users_configs,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -418,6 +457,7 @@ class KalliopeClient:
             lambda body, endpoint: xml.parse_result(body, endpoint, "user"),
             content=xml.user_update_node(update),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def set_failover(
@@ -438,6 +478,7 @@ class KalliopeClient:
             "GET /voicemails/count/{mailbox}",
             lambda body, endpoint: xml.parse_voicemail_count(body, endpoint, mailbox),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     # ------------------------------------------------------------ system
@@ -450,6 +491,7 @@ class KalliopeClient:
             "GET /system/firmware",
             xml.parse_firmware,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def firmware_update_status(
@@ -462,6 +504,7 @@ class KalliopeClient:
             "GET /system/firmware/updatestatus",
             xml.parse_firmware_update_status,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def license(self, *, request_id: str | None = None) -> LicenseInfo:
@@ -478,7 +521,12 @@ class KalliopeClient:
 
     async def _license_at(self, path: str, request_id: str | None) -> LicenseInfo:
         info = await self._call(
-            "GET", path, f"GET {path}", xml.parse_license, request_id=request_id
+            "GET",
+            path,
+            f"GET {path}",
+            xml.parse_license,
+            request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         self._license_path = path
         return info
@@ -494,6 +542,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def restart_pbx_engine(self, *, request_id: str | None = None) -> bool:
@@ -507,6 +556,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def serial_number(self, *, request_id: str | None = None) -> str | None:
@@ -537,6 +587,7 @@ class KalliopeClient:
                 xml.parse_response(body, endpoint), "pbx_pending", endpoint
             ),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def apply(self, *, request_id: str | None = None) -> bool:
@@ -550,6 +601,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def revert(self, *, request_id: str | None = None) -> bool:
@@ -563,6 +615,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def callgroups(self, *, request_id: str | None = None) -> list[CallGroup]:
@@ -573,6 +626,7 @@ class KalliopeClient:
             "GET /pbx/callgroups",
             xml.parse_callgroups,
             request_id=request_id,
+            max_bytes=CALLGROUPS_MAX_BYTES,
         )
 
     async def callgroup(
@@ -585,6 +639,7 @@ class KalliopeClient:
             "GET /pbx/callgroups/{id}",
             xml.parse_callgroups,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -596,6 +651,7 @@ class KalliopeClient:
             "GET /pbx/conferences",
             xml.parse_conferences,
             request_id=request_id,
+            max_bytes=CONFERENCES_MAX_BYTES,
         )
 
     # ------------------------------------------------------------ calls
@@ -618,6 +674,7 @@ class KalliopeClient:
             ),
             content=xml.click2call_node(exten, number, call_type),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def call_records(
@@ -689,6 +746,7 @@ class KalliopeClient:
             "GET /phonebook/contacts",
             xml.parse_contacts,
             request_id=request_id,
+            max_bytes=CONTACTS_MAX_BYTES,
         )
 
     async def phonebook_contact(
@@ -701,6 +759,7 @@ class KalliopeClient:
             "GET /phonebook/contacts/{id}",
             xml.parse_contacts,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -715,6 +774,7 @@ class KalliopeClient:
             xml.parse_contact_search,
             content=xml.phonebook_filter_node(search),
             request_id=request_id,
+            max_bytes=CONTACTS_MAX_BYTES,
         )
 
     async def add_contact(
@@ -730,6 +790,7 @@ class KalliopeClient:
             lambda body, endpoint: xml.parse_result(body, endpoint, "contact"),
             content=xml.contact_node(contact),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def update_contact(
@@ -745,6 +806,7 @@ class KalliopeClient:
             lambda body, endpoint: xml.parse_result(body, endpoint, "contact"),
             content=xml.contact_node(contact),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def delete_contact(
@@ -757,6 +819,7 @@ class KalliopeClient:
             "DELETE /phonebook/contacts/{id}",
             lambda body, endpoint: xml.parse_result(body, endpoint, "contact"),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
 

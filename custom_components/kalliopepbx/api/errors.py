@@ -97,5 +97,14 @@ class KalliopeResponseError(KalliopeError):
         self.status = status
 
 
+class KalliopeResponseTooLargeError(KalliopeResponseError):
+    """The answer was larger than its endpoint can need: refused unread."""
+
+    def __init__(self, endpoint: str, limit: int, status: int | None = None) -> None:
+        """Keep the cap that was exceeded."""
+        super().__init__(endpoint, f"answer larger than {limit} bytes", status)
+        self.limit = limit
+
+
 class KalliopeInputError(KalliopeError, ValueError):
     """A request was refused before sending: its input is invalid."""
