@@ -31,7 +31,7 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import KalliopeApiError
+from custom_components.kalliopepbx.api import DigestCredentials, KalliopeApiError
 from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
 from custom_components.kalliopepbx.config_flow import parse_target
 from custom_components.kalliopepbx.const import (
@@ -55,7 +55,8 @@ from simulator import (
     server_ssl_context,
 )
 
-from .conftest import PBX_ID, entry_data
+from .conftest import PBX_ID, entry_data, load_fixture_bytes
+from .fake_pbx import Canned, FakePbx, fake_pbx
 
 PASSWORD = "S3cret-Pa55w0rd"
 V4_SERIAL = "KPBX-4X-000042"
@@ -397,6 +398,117 @@ async def test_user_unknown_error(
         )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
+
+
+def fake_pbx_input(pbx: FakePbx) -> dict[str, Any]:
+    """What a user types to add the fake PBX."""
+    return {
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: pbx.port,
+        CONF_SSL: False,
+        CONF_VERIFY_SSL: True,
+        CONF_PASSWORD: PASSWORD,
+    }
+
+
+# A PBX that accepts any login: only the salt answer decides what is sent.
+ANY_LOGIN = {"/rest/pbx/pending": Canned(load_fixture_bytes("pending_false.xml"))}
+
+
+@pytest.mark.parametrize(
+    ("salt_answer", "errors"),
+    [
+        (Canned(b"Unauthorized", status=401), {CONF_PASSWORD: "invalid_auth"}),
+        (Canned(b"Internal Server Error", status=500), {"base": "not_kalliope"}),
+        (Canned(b"<html><body>Login</body></html>"), {"base": "not_kalliope"}),
+        (
+            Canned(b'{"nosalt": 1}', content_type="application/json"),
+            {"base": "not_kalliope"},
+        ),
+    ],
+    ids=["401", "500", "garbage", "json-without-salt"],
+)
+async def test_user_salt_failure_never_sends_the_3x_login(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    mock_setup_entry: AsyncMock,
+    salt_answer: Canned,
+    errors: dict[str, str],
+) -> None:
+    """Only a 404 means 3.x: the md5 of the password is not sent on a guess."""
+    async with fake_pbx({"/rest/salt/default": salt_answer, **ANY_LOGIN}) as pbx:
+        result = await start_user_flow(hass)
+        result = await submit(hass, result["flow_id"], fake_pbx_input(pbx))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert pbx.paths == ["/rest/salt/default"]
+    assert not pbx.sent_basic_auth()
+
+
+async def test_user_salt_endpoint_missing_means_3x(
+    hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
+) -> None:
+    """A 404 from the salt endpoint is a 3.x PBX: HTTP Basic with the md5."""
+    async with fake_pbx(ANY_LOGIN) as pbx:
+        result = await start_user_flow(hass)
+        result = await submit(hass, result["flow_id"], fake_pbx_input(pbx))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_AUTH]["scheme"] == "v3"
+    assert pbx.paths == ["/rest/salt/default", "/rest/pbx/pending"]
+    assert pbx.sent_basic_auth()
+
+
+def v4_entry(hass: HomeAssistant, pbx: FakePbx) -> MockConfigEntry:
+    """A 4.x entry for the fake PBX, added to Home Assistant."""
+    credentials = DigestCredentials.from_password(PASSWORD, "b5a8fdcf2f8d5acd")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=V4_SERIAL,
+        data={
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: pbx.port,
+            CONF_SSL: False,
+            CONF_VERIFY_SSL: True,
+            CONF_USERNAME: "admin",
+            CONF_TENANT_DOMAIN: "default",
+            CONF_AUTH: credentials.as_dict(),
+            CONF_PBX_ID: V4_SERIAL,
+            "serial_number": V4_SERIAL,
+        },
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_reauth_refuses_to_move_a_4x_entry_to_3x(
+    hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
+) -> None:
+    """The address now answers like 3.x: no Basic login, the entry is unchanged."""
+    async with fake_pbx(ANY_LOGIN) as pbx:
+        entry = v4_entry(hass, pbx)
+        stored = dict(entry.data)
+        result = dict(await entry.start_reauth_flow(hass))
+        result = await submit(hass, result["flow_id"], {CONF_PASSWORD: PASSWORD})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "auth_downgrade"}
+    assert dict(entry.data) == stored
+    assert pbx.paths == ["/rest/salt/default"]
+    assert not pbx.sent_basic_auth()
+
+
+async def test_reconfigure_refuses_to_move_a_4x_entry_to_3x(
+    hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
+) -> None:
+    """A new password on reconfigure does not turn a 4.x entry into a 3.x one."""
+    async with fake_pbx(ANY_LOGIN) as pbx:
+        entry = v4_entry(hass, pbx)
+        stored = dict(entry.data)
+        result = await start_reconfigure_flow(hass, entry)
+        result = await submit(hass, result["flow_id"], fake_pbx_input(pbx))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "auth_downgrade"}
+    assert dict(entry.data) == stored
+    assert not pbx.sent_basic_auth()
 
 
 async def test_user_already_configured_by_address(

@@ -92,6 +92,10 @@ class CannotConnectError(Exception):
     """The host field is not something we can connect to."""
 
 
+class AuthDowngradeError(Exception):
+    """A 4.x entry's PBX now looks like 3.x: its weaker login is not sent."""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where the PBX is, from the user's host/port/TLS answers."""
@@ -157,8 +161,13 @@ async def async_connect(
     username: str,
     password: str | None = None,
     credentials: Credentials | None = None,
+    refuse_v3: bool = False,
 ) -> ConnectResult:
-    """Detect the auth scheme, derive credentials and prove they work."""
+    """Detect the auth scheme, derive credentials and prove they work.
+
+    `refuse_v3`: the entry already speaks 4.x, so a PBX that now looks like
+    3.x is refused before the 3.x credential (md5 of the password) is sent.
+    """
     client = KalliopeClient(
         async_get_clientsession(hass, verify_ssl=target.verify_ssl),
         target.host,
@@ -169,6 +178,8 @@ async def async_connect(
     )
     if password is not None:
         detection = await client.detect(domain)
+        if refuse_v3 and detection.scheme is AuthScheme.V3_BASIC:
+            raise AuthDowngradeError
         credentials = detection.credentials(password, username, domain)
     client.credentials = credentials
     # A licence-gated endpoint: proves the credentials and the licence at once.
@@ -181,11 +192,13 @@ async def async_connect(
 
 
 def errors_for(
-    err: CannotConnectError | KalliopeError,
+    err: CannotConnectError | AuthDowngradeError | KalliopeError,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Form errors (by field) and description placeholders for a failure."""
     if isinstance(err, CannotConnectError):
         return {CONF_HOST: "invalid_host"}, {}
+    if isinstance(err, AuthDowngradeError):
+        return {"base": "auth_downgrade"}, {}
     if isinstance(err, KalliopeClockSkewError):
         return {"base": "clock_skew"}, {"skew": f"{err.skew_seconds:+.0f}"}
     if isinstance(err, KalliopeAuthError):
@@ -312,8 +325,9 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                     domain=entry.data[CONF_TENANT_DOMAIN],
                     username=entry.data[CONF_USERNAME],
                     password=user_input[CONF_PASSWORD],
+                    refuse_v3=_speaks_v4(entry.data),
                 )
-            except KalliopeError as err:
+            except (AuthDowngradeError, KalliopeError) as err:
                 errors, extra = errors_for(err)
                 placeholders.update(extra)
             except Exception:
@@ -354,8 +368,9 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                     credentials=None
                     if password
                     else credentials_from_dict(entry.data[CONF_AUTH]),
+                    refuse_v3=_speaks_v4(entry.data),
                 )
-            except (CannotConnectError, KalliopeError) as err:
+            except (CannotConnectError, AuthDowngradeError, KalliopeError) as err:
                 errors, placeholders = errors_for(err)
             except Exception:
                 _LOGGER.exception("Unexpected error while reconfiguring")
@@ -405,6 +420,12 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: KalliopeConfigEntry) -> OptionsFlow:
         """Options: which extensions, voicemail sensors."""
         return KalliopeOptionsFlow()
+
+
+def _speaks_v4(data: Mapping[str, Any]) -> bool:
+    """Whether the entry's stored credentials are 4.x ones."""
+    auth = data.get(CONF_AUTH)
+    return isinstance(auth, Mapping) and auth.get("scheme") == AuthScheme.V4_DIGEST
 
 
 def _target_of(data: Mapping[str, Any]) -> Target:

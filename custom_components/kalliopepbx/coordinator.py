@@ -43,6 +43,7 @@ from .api import (
     KalliopeLicenseError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    KalliopeResponseTooLargeError,
     LicenseInfo,
     Registration,
     UserConfig,
@@ -409,6 +410,8 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
             key = "cannot_connect"
         elif isinstance(err, KalliopeNotSupportedError):
             key = "not_supported"
+        elif isinstance(err, KalliopeResponseTooLargeError):
+            key = "response_too_large"
         elif isinstance(err, KalliopeResponseError | KalliopeApiError):
             key = "invalid_response"
         return UpdateFailed(

@@ -21,6 +21,7 @@ from .api import (
     KalliopeInputError,
     KalliopeLicenseError,
     KalliopeNotSupportedError,
+    KalliopeResponseTooLargeError,
 )
 from .const import DOMAIN
 from .coordinator import KalliopeConfigEntry
@@ -52,6 +53,8 @@ def translate_error(
     elif isinstance(err, KalliopeApiError):
         key = "pbx_error"
         placeholders = {"code": str(err.code), "message": err.message or "-"}
+    elif isinstance(err, KalliopeResponseTooLargeError):
+        key = "response_too_large"
     else:
         key = "invalid_response"
     return HomeAssistantError(

@@ -16,6 +16,7 @@ from .api import (
     KalliopeError,
     KalliopeLicenseError,
     LicenseInfo,
+    printable,
 )
 from .const import DOMAIN, LOGGER
 
@@ -99,7 +100,10 @@ class PbxHealth:
         self._failing.add(source)
         if self.available:
             self.available = False
-            LOGGER.info("%s is unavailable: %s", self._title, err)
+            # The error can quote the PBX's own message: keep it on one line.
+            LOGGER.info(
+                "%s is unavailable: %s", printable(self._title), printable(str(err))
+            )
 
     @property
     def license_problem(self) -> bool:
@@ -113,7 +117,7 @@ class PbxHealth:
         self._failing.discard(source)
         if not self.available and not self._failing:
             self.available = True
-            LOGGER.info("%s is available again", self._title)
+            LOGGER.info("%s is available again", printable(self._title))
 
     @callback
     def _clear_clock_skew(self) -> None:

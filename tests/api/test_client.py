@@ -35,7 +35,6 @@ from custom_components.kalliopepbx.api import (
     KalliopeInputError,
     KalliopeLicenseError,
     KalliopeNotSupportedError,
-    KalliopeResponseError,
     LicenseStatus,
     PhonebookFilter,
     RegistrationStatus,
@@ -375,10 +374,9 @@ async def test_voicemail_count(
     simulator.state.set_voicemail("204", new=0, urgent=0, old=18)
     count = await client.voicemail_count("204")
     assert (count.new, count.urgent, count.old) == (0, 0, 18)
-    # 201 has no mailbox: the PBX answers an empty list.
-    with pytest.raises(KalliopeResponseError) as err:
-        await client.voicemail_count("201")
-    assert err.value.endpoint == "GET /voicemails/count/{mailbox}"
+    # An empty list: nothing in the mailbox (the answer cannot tell it from none).
+    count = await client.voicemail_count("201")
+    assert (count.mailbox, count.new, count.urgent, count.old) == ("201", 0, 0, 0)
 
 
 # ---------------------------------------------------------------- system

@@ -293,23 +293,38 @@ async def test_cdr_shapes(session: aiohttp.ClientSession) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "scheme", "salt"),
+    ("body", "salt"),
     [
-        (b'{"salt": " abc "}', AuthScheme.V4_DIGEST, "abc"),
-        (answer("<salt>def</salt>"), AuthScheme.V4_DIGEST, "def"),
-        (HEAD + b"<salt>ghi</salt>", AuthScheme.V4_DIGEST, "ghi"),
-        (b'{"salt": ""}', AuthScheme.V3_BASIC, None),
-        (b'{"nosalt": 1}', AuthScheme.V3_BASIC, None),
-        (b"{not json", AuthScheme.V3_BASIC, None),
-        (b"<html>", AuthScheme.V3_BASIC, None),
+        (b'{"salt": " abc "}', "abc"),
+        (answer("<salt>def</salt>"), "def"),
+        (HEAD + b"<salt>ghi</salt>", "ghi"),
     ],
 )
 async def test_salt_answers(
-    session: aiohttp.ClientSession, body: bytes, scheme: AuthScheme, salt: str | None
+    session: aiohttp.ClientSession, body: bytes, salt: str
 ) -> None:
     async with canned_pbx(session, {"/salt/default": body}) as client:
         detection = await client.detect()
-    assert (detection.scheme, detection.salt) == (scheme, salt)
+    assert (detection.scheme, detection.salt) == (AuthScheme.V4_DIGEST, salt)
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"salt": ""}', b'{"nosalt": 1}', b"{not json", b"<html>", b""]
+)
+async def test_salt_answer_without_a_salt_is_not_taken_for_3x(
+    session: aiohttp.ClientSession, body: bytes
+) -> None:
+    """Only a 404 means 3.x: an answer without a salt is an error, not a downgrade."""
+    async with canned_pbx(session, {"/salt/default": body}) as client:
+        with pytest.raises(KalliopeResponseError) as err:
+            await client.detect()
+    assert err.value.endpoint == "GET /salt/{domain}"
+
+
+async def test_salt_endpoint_missing_means_3x(session: aiohttp.ClientSession) -> None:
+    async with canned_pbx(session, {}) as client:
+        detection = await client.detect()
+    assert (detection.scheme, detection.salt) == (AuthScheme.V3_BASIC, None)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 import socket
 import threading
@@ -250,17 +251,31 @@ async def test_missing_endpoint_is_not_supported(
     assert (await client.voicemail_count("204")).new == 5
 
 
-async def test_salt_endpoint_faults_mean_no_salt(
-    session: aiohttp.ClientSession,
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("http401", KalliopeAuthError),
+        ("http403", KalliopeAuthError),
+        ("http500", KalliopeResponseError),
+        ("html", KalliopeResponseError),
+        ("malformed", KalliopeResponseError),
+        ("empty", KalliopeResponseError),
+        ("truncated", KalliopeResponseError),
+    ],
+)
+async def test_salt_endpoint_faults_are_errors_not_3x(
+    session: aiohttp.ClientSession, kind: str, error: type[KalliopeError]
 ) -> None:
+    """Only a 404 means 3.x; a 4.x PBX failing to answer is never taken for one."""
     state = build_scenario(3, auth="v4")
     async with run_simulator(state) as sim:
         client = make_client(session, sim, credentials=None)
-        state.add_fault("/salt/", "html")
-        assert await client.fetch_salt("default") is None
-        state.add_fault("/salt/", "http401")
-        assert await client.fetch_salt("default") is None
+        state.add_fault("/salt/", kind)
+        with pytest.raises(error):
+            await client.detect()
         assert await client.fetch_salt("default") == state.salt
+        state.disable_endpoint("/salt/")
+        assert await client.fetch_salt("default") is None
 
 
 async def test_redirects_are_not_followed(
@@ -303,7 +318,8 @@ async def test_response_size_cap(
     async with raw_server(answer) as server:
         client = raw_client(session, server.port, max_response_bytes=100_000)
         with pytest.raises(KalliopeResponseError) as err:
-            await client.firmware()
+            # A list's own cap is far larger: the client-wide one applies.
+            await client.registrations()
     assert "larger than 100000 bytes" in err.value.reason
     assert state.counters["GET /users/registrations/"] == 1
 
@@ -394,6 +410,45 @@ async def test_max_concurrent_requests(
             assert all(r.primary == simulator.state.firmware_primary for r in results)
             assert peak == expected
     assert simulator.state.counters["GET /system/firmware"] == 12
+
+
+async def test_x_authenticate_is_built_once_a_request_slot_is_free(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A 4.x header made while waiting for a slot would arrive stale (`Created`)."""
+    state = build_scenario(3, auth="v4")
+    events: list[str] = []
+
+    def clock() -> datetime:
+        events.append("header built")
+        return datetime.now(UTC)
+
+    async with run_simulator(state) as sim:
+        client = make_client(
+            session,
+            sim,
+            credentials=credentials_for(state),
+            max_concurrent_requests=1,
+            clock=clock,
+        )
+        state.add_fault("/system/firmware", "delay", delay_s=0.3)
+
+        async def first() -> None:
+            await client.firmware()
+            events.append("first answered")
+
+        async def second() -> None:
+            await asyncio.sleep(0.05)  # queued behind the slow first request
+            await client.pending()
+            events.append("second answered")
+
+        await asyncio.gather(first(), second())
+    assert events == [
+        "header built",
+        "first answered",
+        "header built",
+        "second answered",
+    ]
 
 
 async def test_request_id_is_sent_and_echoed(

@@ -137,11 +137,21 @@ def test_voicemail_count() -> None:
     assert (count.mailbox, count.new, count.urgent, count.old) == ("201", 3, 1, 12)
 
 
-def test_voicemail_count_of_unknown_mailbox_is_an_error() -> None:
-    with pytest.raises(KalliopeResponseError, match="no voicemail box 999"):
-        xml.parse_voicemail_count(
-            b"<kpbx_response><voicemails/></kpbx_response>", EP, "999"
-        )
+@pytest.mark.parametrize(
+    "body",
+    [
+        load_fixture_bytes("voicemail_count_empty.xml"),
+        b"<kpbx_response><voicemails/></kpbx_response>",
+    ],
+)
+def test_voicemail_count_of_an_empty_mailbox_is_zero(body: bytes) -> None:
+    count = xml.parse_voicemail_count(body, EP, "201")
+    assert (count.mailbox, count.new, count.urgent, count.old) == ("201", 0, 0, 0)
+
+
+def test_voicemail_count_without_voicemails_is_an_error() -> None:
+    with pytest.raises(KalliopeResponseError, match="lacks <voicemails>"):
+        xml.parse_voicemail_count(b"<kpbx_response><x/></kpbx_response>", EP, "201")
 
 
 def test_firmware_and_update_status() -> None:

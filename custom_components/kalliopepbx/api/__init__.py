@@ -31,7 +31,9 @@ from .errors import (
     KalliopeLicenseError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    KalliopeResponseTooLargeError,
     KalliopeUnsupportedFilterError,
+    printable,
 )
 from .models import (
     CallGroup,
@@ -98,6 +100,7 @@ __all__ = [
     "KalliopeLicenseError",
     "KalliopeNotSupportedError",
     "KalliopeResponseError",
+    "KalliopeResponseTooLargeError",
     "KalliopeUnsupportedFilterError",
     "LicenseInfo",
     "LicenseStatus",
@@ -109,4 +112,5 @@ __all__ = [
     "UserUpdate",
     "VoicemailCount",
     "credentials_from_dict",
+    "printable",
 ]

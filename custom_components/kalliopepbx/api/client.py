@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 import logging
 import re
 from typing import Any, Final
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -31,6 +32,7 @@ from .errors import (
     KalliopeInputError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
+    KalliopeResponseTooLargeError,
 )
 from .models import (
     CallGroup,
@@ -53,7 +55,22 @@ from .models import (
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 10.0
-DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+_KIB: Final = 1024
+# The ceiling of every answer; call records (CDR) get only this one.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * _KIB
+# Caps by what an answer can hold, so a broken or hostile PBX cannot make us
+# read and parse megabytes where a few hundred bytes are due. Lists are sized
+# for a very large PBX: 10,000 entries, each a few times its usual size.
+SINGLE_ANSWER_MAX_BYTES: Final = 64 * _KIB
+LIST_ENTRIES: Final = 10_000
+REGISTRATIONS_MAX_BYTES: Final = LIST_ENTRIES * _KIB  # ~200 B an entry
+USERS_BRIEF_MAX_BYTES: Final = LIST_ENTRIES * _KIB // 2  # ~120 B an entry
+USERS_CONFIGS_MAX_BYTES: Final = LIST_ENTRIES * 2 * _KIB  # ~600 B an entry
+# Phonebooks outgrow extension lists: 20,000 contacts of ~250 B.
+CONTACTS_MAX_BYTES: Final = 2 * LIST_ENTRIES * _KIB
+# 1,000 call groups with up to ~100 members each.
+CALLGROUPS_MAX_BYTES: Final = 1_000 * 16 * _KIB
+CONFERENCES_MAX_BYTES: Final = 1_000 * 2 * _KIB
 DEFAULT_MAX_CONCURRENT_REQUESTS: Final = 8
 # Above this size parsing would block an event loop noticeably: use a thread.
 PARSE_IN_THREAD_ABOVE_BYTES: Final = 32 * 1024
@@ -62,7 +79,8 @@ XML_ACCEPT: Final = "text/xml, application/xml;q=0.9, */*;q=0.1"
 JSON_ACCEPT: Final = "application/json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # No slashes, no leading dot: a value can never climb out of its path.
-_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
+# `*` and `#` are keypad symbols some extensions carry (`*72`, `10#`).
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_*#-][A-Za-z0-9_.*#-]{0,63}")
 # The reference's heading spells it `pxbinstance`, its index `pxbininstance`;
 # the answer element (`pbx_instance_license`) suggests `pbxinstance`.
 LICENSE_PATHS: Final = (
@@ -73,10 +91,14 @@ LICENSE_PATHS: Final = (
 
 
 def _segment(value: str, what: str) -> str:
-    """A value put into a URL path: digits, letters and a few symbols only."""
-    if not _PATH_SEGMENT.match(value):
+    """A value put into a URL path: checked, then percent-encoded.
+
+    Encoded whole (`*72` → `%2A72`, `10#` → `10%23`): a raw `#` would end
+    the path and turn the rest into a fragment that is never sent.
+    """
+    if not _PATH_SEGMENT.fullmatch(value):
         raise KalliopeInputError(f"invalid {what}: {value!r}")
-    return value
+    return quote(value, safe="")
 
 
 class KalliopeClient:
@@ -138,7 +160,8 @@ class KalliopeClient:
     # ------------------------------------------------------------ transport
 
     def _url(self, path: str) -> URL:
-        return self._base_url.with_path("/rest" + path, encoded=False)
+        # Paths are ASCII and their variable parts already percent-encoded.
+        return self._base_url.with_path("/rest" + path, encoded=True)
 
     async def _send(
         self,
@@ -150,8 +173,13 @@ class KalliopeClient:
         request_id: str | None = None,
         accept: str = XML_ACCEPT,
         authenticate: bool = True,
+        max_bytes: int | None = SINGLE_ANSWER_MAX_BYTES,
     ) -> bytes:
-        """One HTTP exchange; returns the body of a 2xx answer."""
+        """One HTTP exchange; returns the body of a 2xx answer.
+
+        `max_bytes`: this endpoint's answer size cap (None: only the
+        client-wide one).
+        """
         params: dict[str, str] = {}
         if request_id is not None:
             if not _REQUEST_ID.match(request_id):
@@ -161,12 +189,15 @@ class KalliopeClient:
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "text/xml; charset=utf-8"
-        if authenticate:
-            if self.credentials is None:
-                raise KalliopeAuthError("no credentials configured")
-            headers.update(self.credentials.headers(self._clock()))
+        credentials = self.credentials
+        if authenticate and credentials is None:
+            raise KalliopeAuthError("no credentials configured")
         url = self._url(path)
         async with self._semaphore:
+            if authenticate and credentials is not None:
+                # Built once a slot is ours: 4.x refuses a `Created` gone stale
+                # while the request waited in the queue.
+                headers.update(credentials.headers(self._clock()))
             try:
                 async with (
                     asyncio.timeout(self._timeout),
@@ -180,7 +211,7 @@ class KalliopeClient:
                         allow_redirects=False,
                     ) as response,
                 ):
-                    payload = await self._read(response, endpoint)
+                    payload = await self._read(response, endpoint, max_bytes)
                     status = response.status
                     date_header = response.headers.get("Date")
                     location = response.headers.get("Location")
@@ -204,21 +235,22 @@ class KalliopeClient:
                 ) from err
         return self._check_status(status, payload, endpoint, date_header, location)
 
-    async def _read(self, response: aiohttp.ClientResponse, endpoint: str) -> bytes:
-        """The body, refusing anything over the size cap."""
+    async def _read(
+        self, response: aiohttp.ClientResponse, endpoint: str, max_bytes: int | None
+    ) -> bytes:
+        """The body, read a chunk at a time and refused once over the size cap."""
         limit = self._max_response_bytes
+        if max_bytes is not None:
+            limit = min(limit, max_bytes)
         if response.content_length is not None and response.content_length > limit:
-            raise KalliopeResponseError(
-                endpoint, f"answer larger than {limit} bytes", response.status
-            )
+            raise KalliopeResponseTooLargeError(endpoint, limit, response.status)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.content.iter_chunked(64 * 1024):
+        # Counts decoded bytes: a compressed answer cannot slip past the cap.
+        async for chunk in response.content.iter_chunked(min(limit, 64 * _KIB)):
             size += len(chunk)
             if size > limit:
-                raise KalliopeResponseError(
-                    endpoint, f"answer larger than {limit} bytes", response.status
-                )
+                raise KalliopeResponseTooLargeError(endpoint, limit, response.status)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -275,13 +307,24 @@ class KalliopeClient:
         request_id: str | None = None,
         accept: str = XML_ACCEPT,
         send_body: bool = False,
+        max_bytes: int | None = None,
     ) -> T:
-        """Send, then parse; big answers are parsed in a worker thread."""
+        """Send, then parse; big answers are parsed in a worker thread.
+
+        `max_bytes`: the answer size cap; None (call records) leaves only the
+        client-wide one.
+        """
         body = None
         if content is not None or (send_body and request_id is not None):
             body = xml.build_request(content or {}, request_id)
         payload = await self._send(
-            method, path, endpoint, body=body, request_id=request_id, accept=accept
+            method,
+            path,
+            endpoint,
+            body=body,
+            request_id=request_id,
+            accept=accept,
+            max_bytes=max_bytes,
         )
         if len(payload) > PARSE_IN_THREAD_ABOVE_BYTES:
             loop = asyncio.get_running_loop()
@@ -291,7 +334,11 @@ class KalliopeClient:
     # ------------------------------------------------------------ auth
 
     async def fetch_salt(self, domain: str) -> str | None:
-        """The tenant's 4.x salt; None when the PBX does not offer one (3.x)."""
+        """The tenant's 4.x salt; None only when the PBX has no such endpoint (3.x).
+
+        Any other failure raises: falling back to 3.x would send the md5 of
+        the password to whoever made the salt request fail.
+        """
         endpoint = "GET /salt/{domain}"
         try:
             payload = await self._send(
@@ -301,12 +348,18 @@ class KalliopeClient:
                 accept=JSON_ACCEPT,
                 authenticate=False,
             )
-        except (KalliopeNotSupportedError, KalliopeAuthError, KalliopeResponseError):
+        except KalliopeNotSupportedError:
             return None
-        return xml.parse_salt(payload, endpoint)
+        salt = xml.parse_salt(payload, endpoint)
+        if salt is None:
+            raise KalliopeResponseError(endpoint, "answer carries no salt")
+        return salt
 
     async def detect(self, domain: str = "default") -> AuthDetection:
-        """Which scheme the PBX speaks: a salt answered means 4.x, else 3.x."""
+        """Which scheme the PBX speaks: a salt means 4.x, HTTP 404 means 3.x.
+
+        Raises on any other answer rather than guess 3.x.
+        """
         salt = await self.fetch_salt(domain)
         if salt:
             return AuthDetection(AuthScheme.V4_DIGEST, salt)
@@ -324,6 +377,7 @@ class KalliopeClient:
             "GET /users/registrations/",
             xml.parse_registrations,
             request_id=request_id,
+            max_bytes=REGISTRATIONS_MAX_BYTES,
         )
 
     async def registration(
@@ -336,6 +390,7 @@ class KalliopeClient:
             "GET /users/registrations/{exten}",
             xml.parse_registrations,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -347,6 +402,7 @@ class KalliopeClient:
             "GET /users/brief/",
             xml.parse_users_brief,
             request_id=request_id,
+            max_bytes=USERS_BRIEF_MAX_BYTES,
         )
 
     async def user_brief(
@@ -359,6 +415,7 @@ class KalliopeClient:
             "GET /users/brief/{exten}",
             xml.parse_users_brief,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -370,6 +427,7 @@ class KalliopeClient:
             "GET /users/configs/",
             xml.parse_users_configs,
             request_id=request_id,
+            max_bytes=USERS_CONFIGS_MAX_BYTES,
         )
 
     async def user_config(
@@ -382,6 +440,7 @@ class KalliopeClient:
             "GET /users/configs/{exten}",
             xml.parse_users_configs,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -396,6 +455,7 @@ class KalliopeClient:
             lambda body, endpoint: xml.parse_result(body, endpoint, "user"),
             content=xml.user_update_node(update),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def set_failover(
@@ -410,13 +470,13 @@ class KalliopeClient:
         self, mailbox: str, *, request_id: str | None = None
     ) -> VoicemailCount:
         """New, urgent and old message counts of one mailbox."""
-        mailbox = _segment(mailbox, "mailbox")
         return await self._call(
             "GET",
-            f"/voicemails/count/{mailbox}",
+            f"/voicemails/count/{_segment(mailbox, 'mailbox')}",
             "GET /voicemails/count/{mailbox}",
             lambda body, endpoint: xml.parse_voicemail_count(body, endpoint, mailbox),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     # ------------------------------------------------------------ system
@@ -429,6 +489,7 @@ class KalliopeClient:
             "GET /system/firmware",
             xml.parse_firmware,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def firmware_update_status(
@@ -441,6 +502,7 @@ class KalliopeClient:
             "GET /system/firmware/updatestatus",
             xml.parse_firmware_update_status,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def license(self, *, request_id: str | None = None) -> LicenseInfo:
@@ -457,7 +519,12 @@ class KalliopeClient:
 
     async def _license_at(self, path: str, request_id: str | None) -> LicenseInfo:
         info = await self._call(
-            "GET", path, f"GET {path}", xml.parse_license, request_id=request_id
+            "GET",
+            path,
+            f"GET {path}",
+            xml.parse_license,
+            request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         self._license_path = path
         return info
@@ -473,6 +540,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def restart_pbx_engine(self, *, request_id: str | None = None) -> bool:
@@ -486,6 +554,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def serial_number(self, *, request_id: str | None = None) -> str | None:
@@ -516,6 +585,7 @@ class KalliopeClient:
                 xml.parse_response(body, endpoint), "pbx_pending", endpoint
             ),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def apply(self, *, request_id: str | None = None) -> bool:
@@ -529,6 +599,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def revert(self, *, request_id: str | None = None) -> bool:
@@ -542,6 +613,7 @@ class KalliopeClient:
             ),
             request_id=request_id,
             send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def callgroups(self, *, request_id: str | None = None) -> list[CallGroup]:
@@ -552,6 +624,7 @@ class KalliopeClient:
             "GET /pbx/callgroups",
             xml.parse_callgroups,
             request_id=request_id,
+            max_bytes=CALLGROUPS_MAX_BYTES,
         )
 
     async def callgroup(
@@ -564,6 +637,7 @@ class KalliopeClient:
             "GET /pbx/callgroups/{id}",
             xml.parse_callgroups,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -575,6 +649,7 @@ class KalliopeClient:
             "GET /pbx/conferences",
             xml.parse_conferences,
             request_id=request_id,
+            max_bytes=CONFERENCES_MAX_BYTES,
         )
 
     # ------------------------------------------------------------ calls
@@ -597,6 +672,7 @@ class KalliopeClient:
             ),
             content=xml.click2call_node(exten, number, call_type),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def call_records(
@@ -643,6 +719,7 @@ class KalliopeClient:
             "GET /phonebook/contacts",
             xml.parse_contacts,
             request_id=request_id,
+            max_bytes=CONTACTS_MAX_BYTES,
         )
 
     async def phonebook_contact(
@@ -655,6 +732,7 @@ class KalliopeClient:
             "GET /phonebook/contacts/{id}",
             xml.parse_contacts,
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
         return found[0] if found else None
 
@@ -666,9 +744,10 @@ class KalliopeClient:
             "POST",
             "/phonebook/search",
             "POST /phonebook/search",
-            xml.parse_contacts,
+            xml.parse_contact_search,
             content=xml.phonebook_filter_node(search),
             request_id=request_id,
+            max_bytes=CONTACTS_MAX_BYTES,
         )
 
     async def add_contact(
@@ -684,6 +763,7 @@ class KalliopeClient:
             lambda body, endpoint: xml.parse_result(body, endpoint, "contact"),
             content=xml.contact_node(contact),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def update_contact(
@@ -699,6 +779,7 @@ class KalliopeClient:
             lambda body, endpoint: xml.parse_result(body, endpoint, "contact"),
             content=xml.contact_node(contact),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
     async def delete_contact(
@@ -711,6 +792,7 @@ class KalliopeClient:
             "DELETE /phonebook/contacts/{id}",
             lambda body, endpoint: xml.parse_result(body, endpoint, "contact"),
             request_id=request_id,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
 
 

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
+# Line breaks and other control characters (C0, DEL, C1, Unicode line and
+# paragraph separators): PBX text carrying them could forge log lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    # repr escapes every one of them: `\n`, `\x1b`, `\u2028`.
+    return repr(match.group())[1:-1]
+
+
+def printable(value: str) -> str:
+    """Text from the PBX made safe for one log line: control characters escaped."""
+    return _CONTROL.sub(_escape_control, value)
+
 
 class KalliopeError(Exception):
     """Base class: nothing else escapes the client."""
@@ -41,6 +57,7 @@ class KalliopeLicenseError(KalliopeError):
 
     def __init__(self, code: int, message: str, endpoint: str) -> None:
         """Keep the licence code and the endpoint that was refused."""
+        message = printable(message)
         super().__init__(f"{endpoint}: request not allowed ({code}: {message})")
         self.code = code
         self.message = message
@@ -52,6 +69,7 @@ class KalliopeApiError(KalliopeError):
 
     def __init__(self, code: int, message: str, endpoint: str) -> None:
         """Keep the PBX's own code and message and the endpoint."""
+        message = printable(message)
         super().__init__(f"{endpoint}: error {code}: {message}")
         self.code = code
         self.message = message
@@ -72,10 +90,20 @@ class KalliopeResponseError(KalliopeError):
 
     def __init__(self, endpoint: str, reason: str, status: int | None = None) -> None:
         """Name the endpoint so the log says where it went wrong."""
+        reason = printable(reason)
         super().__init__(f"{endpoint}: {reason}")
         self.endpoint = endpoint
         self.reason = reason
         self.status = status
+
+
+class KalliopeResponseTooLargeError(KalliopeResponseError):
+    """The answer was larger than its endpoint can need: refused unread."""
+
+    def __init__(self, endpoint: str, limit: int, status: int | None = None) -> None:
+        """Keep the cap that was exceeded."""
+        super().__init__(endpoint, f"answer larger than {limit} bytes", status)
+        self.limit = limit
 
 
 class KalliopeInputError(KalliopeError, ValueError):

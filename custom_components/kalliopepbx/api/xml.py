@@ -442,7 +442,8 @@ def parse_voicemail_count(body: bytes, endpoint: str, mailbox: str) -> Voicemail
     content = parse_response(body, endpoint)
     items = as_list(child(require(content, "voicemails", endpoint), "voicemail"))
     if not items:
-        raise KalliopeResponseError(endpoint, f"no voicemail box {mailbox}")
+        # An empty <voicemails/> is a mailbox holding no message at all.
+        return VoicemailCount(mailbox=mailbox, new=0, urgent=0, old=0)
     node = items[0]
     return VoicemailCount(
         mailbox=mailbox,
@@ -515,11 +516,32 @@ def _contact(node: Any) -> Contact | None:
 
 
 def parse_contacts(body: bytes, endpoint: str) -> list[Contact]:
-    """`GET /phonebook/contacts[/<id>]` and `POST /phonebook/search`."""
+    """`GET /phonebook/contacts[/<id>]`."""
     content = parse_response(body, endpoint)
     contacts = require(content, "contacts", endpoint)
     check_error(contacts, endpoint)
     return [c for c in map(_contact, as_list(child(contacts, "contact"))) if c]
+
+
+def parse_contact_search(body: bytes, endpoint: str) -> list[Contact]:
+    """`POST /phonebook/search`, whose answer the reference does not show.
+
+    Accepted: `<contact>` elements inside any wrapper (`<contacts>` as in the
+    contact list, or another name) or straight under the root, one or many;
+    an answer without contacts is no match. An `<error>` with a non-zero
+    code, on the root or a wrapper, is raised.
+    """
+    content = parse_response(body, endpoint)
+    check_error(content, endpoint)
+    nodes = as_list(content.get("contact"))
+    for name, wrapper in content.items():
+        for element in as_list(wrapper):
+            if name != "contact":
+                check_error(element, endpoint)
+                nodes.extend(as_list(child(element, "contact")))
+    for node in nodes:
+        check_error(node, endpoint)
+    return [c for c in map(_contact, nodes) if c]
 
 
 def parse_result(
