@@ -418,15 +418,16 @@ ANY_LOGIN = {"/rest/pbx/pending": Canned(load_fixture_bytes("pending_false.xml")
 @pytest.mark.parametrize(
     ("salt_answer", "errors"),
     [
-        (Canned(b"Unauthorized", status=401), {CONF_PASSWORD: "invalid_auth"}),
-        (Canned(b"Internal Server Error", status=500), {"base": "not_kalliope"}),
-        (Canned(b"<html><body>Login</body></html>"), {"base": "not_kalliope"}),
+        (Canned(b"Unauthorized", status=401), {"base": "cannot_connect"}),
+        (Canned(b"Internal Server Error", status=500), {"base": "cannot_connect"}),
+        (Canned(b"Bad Gateway", status=502), {"base": "cannot_connect"}),
+        (Canned(b"<html><body>Login</body></html>"), {"base": "unknown"}),
         (
             Canned(b'{"nosalt": 1}', content_type="application/json"),
-            {"base": "not_kalliope"},
+            {"base": "unknown"},
         ),
     ],
-    ids=["401", "500", "garbage", "json-without-salt"],
+    ids=["401", "500", "502", "garbage", "json-without-salt"],
 )
 async def test_user_salt_failure_never_sends_the_3x_login(
     hass: HomeAssistant,

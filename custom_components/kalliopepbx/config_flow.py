@@ -33,6 +33,7 @@ import voluptuous as vol
 from yarl import URL
 
 from .api import (
+    AuthDetection,
     AuthScheme,
     Credentials,
     KalliopeAuthError,
@@ -94,6 +95,34 @@ class CannotConnectError(Exception):
 
 class AuthDowngradeError(Exception):
     """A 4.x entry's PBX now looks like 3.x: its weaker login is not sent."""
+
+
+class SaltUnavailableError(Exception):
+    """The 4.x salt request failed in a way that says nothing about 3.x."""
+
+    def __init__(self, error_key: str) -> None:
+        """Keep the form error to show: `cannot_connect` or `unknown`."""
+        super().__init__(error_key)
+        self.error_key = error_key
+
+
+async def _async_detect(client: KalliopeClient, domain: str) -> AuthDetection:
+    """The PBX's auth scheme; failures of the salt request as form errors.
+
+    The salt needs no login, so a 401 there is a proxy or a fault, not a
+    wrong password; neither it nor a 5xx nor an unreadable answer means 3.x.
+    """
+    try:
+        return await client.detect(domain)
+    except KalliopeAuthError as err:
+        raise SaltUnavailableError("cannot_connect") from err
+    except KalliopeResponseError as err:
+        if err.status is not None and err.status >= 500:
+            raise SaltUnavailableError("cannot_connect") from err
+        if err.status is not None and not 200 <= err.status < 300:
+            raise  # a redirect: the HTTPS setting, said as before
+        _LOGGER.warning("Unreadable answer to the 4.x salt request: %s", err)
+        raise SaltUnavailableError("unknown") from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +206,7 @@ async def async_connect(
         timeout=REQUEST_TIMEOUT,
     )
     if password is not None:
-        detection = await client.detect(domain)
+        detection = await _async_detect(client, domain)
         if refuse_v3 and detection.scheme is AuthScheme.V3_BASIC:
             raise AuthDowngradeError
         credentials = detection.credentials(password, username, domain)
@@ -192,11 +221,13 @@ async def async_connect(
 
 
 def errors_for(
-    err: CannotConnectError | AuthDowngradeError | KalliopeError,
+    err: CannotConnectError | AuthDowngradeError | SaltUnavailableError | KalliopeError,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Form errors (by field) and description placeholders for a failure."""
     if isinstance(err, CannotConnectError):
         return {CONF_HOST: "invalid_host"}, {}
+    if isinstance(err, SaltUnavailableError):
+        return {"base": err.error_key}, {}
     if isinstance(err, AuthDowngradeError):
         return {"base": "auth_downgrade"}, {}
     if isinstance(err, KalliopeClockSkewError):
@@ -258,7 +289,7 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                     username=username,
                     password=user_input[CONF_PASSWORD],
                 )
-            except (CannotConnectError, KalliopeError) as err:
+            except (CannotConnectError, SaltUnavailableError, KalliopeError) as err:
                 errors, placeholders = errors_for(err)
             except AbortFlow:
                 raise  # already configured: not an unexpected error
@@ -327,7 +358,7 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                     password=user_input[CONF_PASSWORD],
                     refuse_v3=_speaks_v4(entry.data),
                 )
-            except (AuthDowngradeError, KalliopeError) as err:
+            except (AuthDowngradeError, SaltUnavailableError, KalliopeError) as err:
                 errors, extra = errors_for(err)
                 placeholders.update(extra)
             except Exception:
@@ -370,7 +401,12 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                     else credentials_from_dict(entry.data[CONF_AUTH]),
                     refuse_v3=_speaks_v4(entry.data),
                 )
-            except (CannotConnectError, AuthDowngradeError, KalliopeError) as err:
+            except (
+                CannotConnectError,
+                AuthDowngradeError,
+                SaltUnavailableError,
+                KalliopeError,
+            ) as err:
                 errors, placeholders = errors_for(err)
             except Exception:
                 _LOGGER.exception("Unexpected error while reconfiguring")
