@@ -71,6 +71,8 @@ def fault_response(state: PbxState, fault: Fault) -> web.Response | None:
         return xml_reply(b"")
     if kind == "request_not_allowed":
         return request_not_allowed(*GATING_ERRORS["EXPIRED"], None)
+    if kind == "answer" and fault.body is not None:
+        return xml_reply(fault.body)
     return None
 
 

@@ -41,7 +41,11 @@ async def async_get_config_entry_diagnostics(
     unsupported = set(system.unsupported) if system else set()
     if runtime.voicemail.unsupported:
         unsupported.add("voicemail_count")
-    if registrations is not None and registrations.pending is None:
+    if (
+        registrations is not None
+        and registrations.pending is None
+        and not registrations.pending_failed
+    ):
         unsupported.add("pending")
     return {
         "entry": {

@@ -1299,6 +1299,18 @@ async def test_faults_of_every_kind(pbx: Pbx) -> None:
     assert delayed.xml().find("registrations") is not None
     gated = await faulted("request_not_allowed")
     assert gated.code("request_not_allowed/error") == 2
+    canned = "<kpbx_response><registrations/></kpbx_response>"
+    answer = await faulted("answer", body=canned)
+    assert (answer.status, answer.body) == (200, canned.encode())
+    assert (await pbx.ctl("POST", "/faults", {"path": "/", "kind": "answer"}))[0] == 400
+    # An exact fault leaves longer paths alone.
+    await pbx.ctl(
+        "POST",
+        "/faults",
+        {"path": "/system/firmware", "kind": "http500", "exact": True},
+    )
+    assert (await pbx.call("GET", "/system/firmware/updatestatus")).status == 200
+    assert (await pbx.call("GET", "/system/firmware")).status == 500
 
     # aiohttp retries an idempotent request once after a disconnect: two resets
     # reach the caller, one is absorbed by the retry.
