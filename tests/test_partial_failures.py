@@ -90,6 +90,8 @@ BREAKAGES = [
     ),
 ]
 
+LICENCE_KEYS = {"license_status", "licensed_extensions", "license_problem"}
+
 
 def states_by_key(hass: HomeAssistant) -> dict[str, str]:
     """State of every entity of ours, by unique id without the PBX id."""
@@ -215,3 +217,34 @@ async def test_one_endpoint_failing_at_setup(
     assert states["202_forwarding"] != "unknown"
     # Voicemail sensors follow the full configuration once it answers.
     assert "202_voicemail_new" in states
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_licence_refusal_leaves_only_licence_entities(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    pbx_state: PbxState,
+) -> None:
+    """While the licence refuses the API nothing else shows a value."""
+    before = states_by_key(hass)
+    extension_kinds = {key.partition("_")[2] for key in before if key[0].isdigit()}
+    assert {
+        "registered",
+        "forwarding",
+        "call_forwarding",
+        "forwarding_target",
+    } <= extension_kinds
+
+    pbx_state.set_license("EXPIRED")
+    await refresh(hass, init_integration, "system", "registrations", "voicemail")
+
+    during = states_by_key(hass)
+    available = {key for key, state in during.items() if state != STATE_UNAVAILABLE}
+    assert available == LICENCE_KEYS
+    assert during["license_status"] == "expired"
+    assert during["license_problem"] == "on"
+
+    pbx_state.set_license("ACTIVE")
+    await refresh(hass, init_integration, "system", "registrations", "voicemail")
+
+    assert states_by_key(hass) == before
