@@ -45,6 +45,7 @@ FAULT_KINDS = (
     "reset",
     "request_not_allowed",
     "answer",
+    "redirect",
 )
 FAILOVER_TYPES = (
     "FORWARD_TO_EXTEN",

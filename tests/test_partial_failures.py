@@ -18,6 +18,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.const import DOMAIN
+from custom_components.kalliopepbx.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 from simulator import PbxState
 
 from .conftest import PBX_ID, find_device, load_fixture_bytes
@@ -30,6 +33,7 @@ LOGGER_NAME = "custom_components.kalliopepbx"
 class Breakage:
     """An endpoint answering badly, and the entities (unique-id keys) it feeds."""
 
+    name: str  # as diagnostics list it
     path: str
     fixture: str
     coordinator: str
@@ -40,6 +44,7 @@ class Breakage:
 BREAKAGES = [
     pytest.param(
         Breakage(
+            "license",
             "/license/pxbinstance",
             "license_error_12.xml",
             "system",
@@ -49,6 +54,7 @@ BREAKAGES = [
     ),
     pytest.param(
         Breakage(
+            "firmware",
             "/system/firmware",
             "firmware_truncated.xml",
             "system",
@@ -63,6 +69,7 @@ BREAKAGES = [
     ),
     pytest.param(
         Breakage(
+            "firmware_update_status",
             "/system/firmware/updatestatus",
             "update_status_without_code.xml",
             "system",
@@ -72,6 +79,7 @@ BREAKAGES = [
     ),
     pytest.param(
         Breakage(
+            "users_configs",
             "/users/configs/",
             "users_configs_truncated.xml",
             "system",
@@ -81,6 +89,7 @@ BREAKAGES = [
     ),
     pytest.param(
         Breakage(
+            "pending",
             "/pbx/pending",
             "pending_not_a_flag.xml",
             "registrations",
@@ -167,6 +176,8 @@ async def test_one_endpoint_failing_costs_only_its_entities(
     assert {k: v for k, v in during.items() if k not in mine} == {
         k: v for k, v in before.items() if k not in mine
     }
+    diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
+    assert diagnostics["failed_endpoints"] == [breakage.name]
     # One line when it is lost, however many polls it stays broken.
     assert len(our_lines(caplog, "is unavailable")) == 1
     assert our_lines(caplog, "is available again") == []

@@ -121,7 +121,12 @@ class Pbx:
         sent.update(headers or {})
         data = body.encode() if isinstance(body, str) else body
         async with self.session.request(
-            method, f"{self.sim.rest_url}{path}", data=data, headers=sent, params=params
+            method,
+            f"{self.sim.rest_url}{path}",
+            data=data,
+            headers=sent,
+            params=params,
+            allow_redirects=False,
         ) as resp:
             return Answer(resp.status, resp.headers, await resp.read())
 
@@ -1303,6 +1308,9 @@ async def test_faults_of_every_kind(pbx: Pbx) -> None:
     answer = await faulted("answer", body=canned)
     assert (answer.status, answer.body) == (200, canned.encode())
     assert (await pbx.ctl("POST", "/faults", {"path": "/", "kind": "answer"}))[0] == 400
+    redirected = await faulted("redirect")
+    assert redirected.status == 301
+    assert redirected.headers["Location"].startswith("https://127.0.0.1/rest/")
     # An exact fault leaves longer paths alone.
     await pbx.ctl(
         "POST",
