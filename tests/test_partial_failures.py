@@ -217,8 +217,9 @@ async def test_one_endpoint_failing_at_setup(
         assert states["license_status"] == "active"
 
     pbx_state.clear_faults()
-    # The voicemail poll picks up mailboxes the full configuration revealed.
-    await refresh(hass, config_entry, "system", "registrations", "voicemail")
+    await refresh(hass, config_entry, "system", "registrations")
+    # Mailboxes the full configuration revealed are counted right away.
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     states = states_by_key(hass)
     assert {key for key, state in states.items() if state == STATE_UNAVAILABLE} == set()
