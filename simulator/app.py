@@ -52,7 +52,9 @@ def request_not_allowed(
     return reply(error("request_not_allowed", code, message), request_id)
 
 
-def fault_response(state: PbxState, fault: Fault) -> web.Response | None:
+def fault_response(
+    state: PbxState, fault: Fault, request: web.Request
+) -> web.Response | None:
     """The answer a fault replaces the normal one with (None: answer normally)."""
     kind = fault.kind
     if kind == "http500":
@@ -71,6 +73,12 @@ def fault_response(state: PbxState, fault: Fault) -> web.Response | None:
         return xml_reply(b"")
     if kind == "request_not_allowed":
         return request_not_allowed(*GATING_ERRORS["EXPIRED"], None)
+    if kind == "answer" and fault.body is not None:
+        return xml_reply(fault.body)
+    if kind == "redirect":
+        # What a PBX that enforces HTTPS answers a plain HTTP request.
+        location = request.url.with_scheme("https").with_port(None)
+        return web.Response(status=301, headers={"Location": str(location)})
     return None
 
 
@@ -126,7 +134,7 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if fault.kind == "delay":
             await asyncio.sleep(fault.delay_s or 0)
         else:
-            faulty = fault_response(state, fault)
+            faulty = fault_response(state, fault, request)
             if faulty is not None:
                 return faulty
 

@@ -190,11 +190,14 @@ def set_latency(state: PbxState, data: dict[str, Any], request: web.Request) -> 
 
 def add_fault(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
     count = _field(data, "count", int, required=False)
+    body = _field(data, "body", str, required=False)
     state.add_fault(
         _required(data, "path", str),
         _required(data, "kind", str),
         1 if count is None else count,
         _field(data, "delay_s", float, required=False),
+        body.encode() if body is not None else None,
+        exact=bool(_field(data, "exact", bool, required=False)),
     )
     return _ok(faults=state.summary()["faults"])
 

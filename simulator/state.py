@@ -44,6 +44,8 @@ FAULT_KINDS = (
     "delay",
     "reset",
     "request_not_allowed",
+    "answer",
+    "redirect",
 )
 FAILOVER_TYPES = (
     "FORWARD_TO_EXTEN",
@@ -240,6 +242,10 @@ class Fault:
     kind: str
     remaining: int
     delay_s: float | None = None
+    # What an "answer" fault sends instead: a whole XML document.
+    body: bytes | None = None
+    # Match the path exactly, not as a prefix (`/system/firmware` alone).
+    exact: bool = False
 
 
 @dataclass(slots=True)
@@ -632,17 +638,28 @@ class PbxState:
     # ------------------------------------------------------------ faults and endpoints
 
     def add_fault(
-        self, path: str, kind: str, count: int = 1, delay_s: float | None = None
+        self,
+        path: str,
+        kind: str,
+        count: int = 1,
+        delay_s: float | None = None,
+        body: bytes | None = None,
+        *,
+        exact: bool = False,
     ) -> None:
         """The next `count` REST requests whose path (without /rest) starts with
-        `path` get fault `kind` instead of the normal answer."""
+        `path` (is `path`, if `exact`) get fault `kind` instead of the normal
+        answer; kind "answer" sends `body` (e.g. an error code the PBX
+        documents) with HTTP 200."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
         if count < 1:
             raise ValueError("count must be at least 1")
         if kind == "delay" and (delay_s is None or delay_s < 0):
             raise ValueError("a delay fault needs delay_s >= 0")
-        self.faults.append(Fault(path, kind, count, delay_s))
+        if kind == "answer" and body is None:
+            raise ValueError("an answer fault needs a body")
+        self.faults.append(Fault(path, kind, count, delay_s, body, exact))
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -650,7 +667,7 @@ class PbxState:
     def take_fault(self, path: str) -> Fault | None:
         """The first armed fault matching `path`, consuming one of its uses."""
         for index, fault in enumerate(self.faults):
-            if path.startswith(fault.path):
+            if path == fault.path or (not fault.exact and path.startswith(fault.path)):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     del self.faults[index]

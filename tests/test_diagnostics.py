@@ -21,7 +21,7 @@ from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
 from custom_components.kalliopepbx.const import CONF_AUTH, CONF_CDR_PRIVACY_MD5, DOMAIN
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 
-from .conftest import PASSWORD, TITLE, entry_data
+from .conftest import PASSWORD, TITLE, entry_data, load_fixture_bytes
 
 # The simulator listens on a new port every run.
 VARIABLE = paths("entry.data.port")
@@ -138,3 +138,76 @@ async def test_diagnostics_name_missing_endpoints(
         "voicemail_count",
     ]
     assert diagnostics["voicemail"]["polled_mailboxes"] == 0
+
+
+async def test_diagnostics_have_no_personal_data(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+    simulator: RunningSimulator,
+    pbx_state: PbxState,
+) -> None:
+    """An extension with a phone, a name and forwarding to a mobile: none of it
+    is in the dump, while what support needs is."""
+    for path, fixture in (
+        ("/users/registrations/", "registrations.xml"),
+        ("/users/configs/", "users_configs_forwarding.xml"),
+    ):
+        pbx_state.add_fault(
+            path,
+            "answer",
+            count=10**6,
+            body=load_fixture_bytes(fixture),
+            exact=True,
+        )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    text = json.dumps(diagnostics)
+    for personal in (
+        simulator.host,  # the PBX's address
+        "192.168.0.100",  # the phone's address
+        "sip:201@",  # its SIP contact
+        "Yealink",  # its user agent
+        "Mario",
+        "Rossi",
+        "Cellulare",  # the forwarding destination's name
+        "3351234567",  # the mobile number calls are forwarded to
+        "mario.rossi@example.com",
+    ):
+        assert personal not in text, f"{personal!r} in diagnostics"
+    # Still there: extension numbers, states, flags, counts and versions.
+    assert diagnostics["extensions"]["201"]["failover"]["type"] == (
+        "FORWARD_TO_EXTERNAL_NUMBER"
+    )
+    assert diagnostics["extensions"]["201"]["failover"]["destination"] == (
+        "**REDACTED**"
+    )
+    assert diagnostics["extensions"]["201"]["vm_attach_enabled"] is True
+    assert diagnostics["registrations"]["201"]["status"] == "ok"
+    assert diagnostics["registrations"]["201"]["rtt_ms"] == 12
+    assert diagnostics["firmware"]["primary"] == "3.9.6-2774"
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_diagnostics_errors_do_not_name_the_pbx_address(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+    simulator: RunningSimulator,
+    pbx_state: PbxState,
+) -> None:
+    """A PBX that redirects to HTTPS: the error is there, its address is not."""
+    pbx_state.add_fault("/", "redirect", count=10**6)
+    await config_entry.runtime_data.registrations.async_refresh()
+    await hass.async_block_till_done()
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    error = diagnostics["coordinators"]["KalliopePBX Office registrations"][
+        "last_exception"
+    ]
+    assert "redirects to https://**REDACTED**/rest/users/registrations/" in error
+    assert simulator.host not in json.dumps(diagnostics)

@@ -738,19 +738,22 @@ async def test_invalid_stored_extension_filter_means_all(
 
 
 @pytest.mark.usefixtures("init_integration")
-async def test_pending_failing_fails_the_registrations_poll(
+async def test_pending_failing_costs_only_the_pending_sensor(
     hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
-    """HTTP 500 on `/pbx/pending` is a failed poll, not an unsupported feature."""
+    """HTTP 500 on `/pbx/pending`: a failed endpoint, not an unsupported feature,
+    and the registrations carry on."""
     pbx_state.add_fault("/pbx/pending", "http500")
     await config_entry.runtime_data.registrations.async_refresh()
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.giulia_rossi_registered").state == (
-        STATE_UNAVAILABLE
-    )
+    assert hass.states.get("binary_sensor.giulia_rossi_registered").state == STATE_ON
     assert hass.states.get(
         "binary_sensor.kalliopepbx_office_pending_changes"
     ).state == (STATE_UNAVAILABLE)
+    diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
+    assert "pending" not in diagnostics["unsupported_endpoints"]
     await config_entry.runtime_data.registrations.async_refresh()
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.giulia_rossi_registered").state == STATE_ON
+    assert hass.states.get(
+        "binary_sensor.kalliopepbx_office_pending_changes"
+    ).state != (STATE_UNAVAILABLE)

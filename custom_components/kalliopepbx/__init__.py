@@ -139,11 +139,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
     requested: set[str] = set()
     registrations.on_new_extensions = new_extensions_seen
 
+    @callback
+    def new_mailboxes_seen() -> None:
+        # Mailboxes the configuration just revealed (a new extension, or the
+        # full list after a broken one): count them now, not a minute later.
+        data = voicemail.latest
+        polled = (data.counts.keys() | data.failed) if data else set()
+        if voicemail.last_update_success and any(
+            mailbox not in polled for mailbox in voicemail.mailboxes_to_poll()
+        ):
+            entry.async_create_background_task(
+                hass, voicemail.async_request_refresh(), "kalliopepbx voicemail refresh"
+            )
+
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
     devices = _ExtensionDevices(hass, entry)
     devices.sync()
     entry.async_on_unload(system.async_add_listener(devices.sync))
+    entry.async_on_unload(system.async_add_listener(new_mailboxes_seen))
     entry.async_on_unload(health.clear)
     if not AUTOMATIC_OPTIONS_RELOAD:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))

@@ -47,7 +47,9 @@ PBX_BINARY_SENSORS: tuple[PbxBinarySensorDescription, ...] = (
         ),
         # A firmware without `/pbx/pending` (HTTP 404) reports None.
         exists_fn=lambda runtime: (
-            (data := runtime.registrations.latest) is None or data.pending is not None
+            (data := runtime.registrations.latest) is None
+            or data.pending is not None
+            or data.pending_failed
         ),
     ),
     PbxBinarySensorDescription(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import (
+    Awaitable,
     Callable,
     Collection,
     Iterable,
@@ -107,10 +108,15 @@ if not any(isinstance(f, _CoordinatorLogFilter) for f in COORDINATOR_LOGGER.filt
 
 @dataclass(frozen=True, slots=True)
 class RegistrationsData:
-    """Registration state per extension, and whether changes are pending."""
+    """Registration state per extension, and whether changes are pending.
+
+    `pending` is None both when the firmware lacks `/pbx/pending` and when
+    it failed this cycle (`pending_failed`).
+    """
 
     registrations: Mapping[str, Registration]
     pending: bool | None
+    pending_failed: bool = False
     # Extensions whose phone is registered and answering: counted once here
     # (often in a worker thread), not on every read by the sensors.
     registered_count: int = field(init=False, compare=False, repr=False)
@@ -155,7 +161,8 @@ class SystemData:
     """Licence, firmware and extension configuration.
 
     A field is None when the PBX did not answer it this cycle (licence
-    refusal) and `unsupported` names endpoints this firmware lacks.
+    refusal, or a bad answer: then `failed` names the endpoint) and
+    `unsupported` names endpoints this firmware lacks.
     """
 
     license: LicenseInfo | None
@@ -164,6 +171,7 @@ class SystemData:
     update_state: FirmwareUpdateState | None
     extensions: Mapping[str, UserConfig] | None
     unsupported: frozenset[str] = frozenset()
+    failed: frozenset[str] = frozenset()
 
     @property
     def license_problem(self) -> bool | None:
@@ -272,6 +280,8 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
         self._notified_success: bool | None = None
         self._keyed_listeners: dict[object, list[CALLBACK_TYPE]] = {}
         self._unkeyed_listeners: list[CALLBACK_TYPE] = []
+        # Endpoints that failed this cycle while the rest answered.
+        self._endpoint_errors: dict[str, KalliopeError] = {}
 
     @property
     def latest(self) -> DataT | None:
@@ -346,6 +356,7 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
     async def _async_update_data(self) -> DataT:
         self._changed_keys = None
         self._changed_for = None
+        self._endpoint_errors = {}
         self._fetching = True
         try:
             data = await self._fetch()
@@ -389,6 +400,7 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
     @callback
     def _report_success(self, data: DataT) -> None:
         self.health.succeeded(self._source)
+        self.health.endpoints_answered(self._source, self._endpoint_errors)
 
     def _translate(self, err: KalliopeError) -> Exception:
         """Map a client error to what the coordinator machinery expects."""
@@ -478,10 +490,16 @@ class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
         )
         if isinstance(registrations, BaseException):
             raise registrations
-        if isinstance(pending, KalliopeNotSupportedError):
-            pending_flag: bool | None = None
-        elif isinstance(pending, BaseException):
+        pending_flag: bool | None = None
+        if isinstance(pending, KalliopeAuthError | KalliopeLicenseError) or (
+            isinstance(pending, BaseException)
+            and not isinstance(pending, KalliopeError)
+        ):
             raise pending
+        if isinstance(pending, KalliopeError):
+            # Unsupported: no sensor. Any other failure costs only that sensor.
+            if not isinstance(pending, KalliopeNotSupportedError):
+                self._endpoint_errors["pending"] = pending
         else:
             pending_flag = pending
         previous = self.latest
@@ -490,7 +508,11 @@ class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
             ((r.exten, r) for r in registrations),
             len(registrations),
         )
-        data = RegistrationsData(registrations=merged, pending=pending_flag)
+        data = RegistrationsData(
+            registrations=merged,
+            pending=pending_flag,
+            pending_failed="pending" in self._endpoint_errors,
+        )
         self._set_changed(data, changed)
         if self.on_new_extensions is not None:
             self.on_new_extensions(set(data.registrations))
@@ -662,22 +684,31 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
     async def _fetch(self) -> SystemData:
         unsupported: set[str] = set()
         refused_code: int | None = None
+        errors = self._endpoint_errors
+        attempted: list[str] = []
 
-        async def optional[T](name: str, request: Any) -> T | None:
+        async def optional[T](name: str, request: Awaitable[T]) -> T | None:
+            """One endpoint's answer; None when it has none this cycle."""
             nonlocal refused_code
+            attempted.append(name)
             try:
-                result: T = await request
+                return await request
             except KalliopeNotSupportedError:
                 unsupported.add(name)
-                return None
             except KalliopeLicenseError as err:
                 refused_code = err.code
-                return None
-            return result
+            except KalliopeError as err:
+                errors[name] = err
+            return None
 
         license_info: LicenseInfo | None = await optional(
             "license", self.client.license()
         )
+        if isinstance(
+            errors.get("license"), KalliopeConnectionError | KalliopeAuthError
+        ):
+            # Unreachable or refused credentials: the rest would fail alike.
+            raise errors["license"]
         firmware, update_state, configs = await asyncio.gather(
             optional("firmware", self.client.firmware()),
             optional("firmware_update_status", self.client.firmware_update_status()),
@@ -685,6 +716,7 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         )
         if configs is None and "users_configs" in unsupported:
             configs = await self._configs_from_brief(optional)
+        self._raise_if_nothing_answered(errors, attempted)
         extensions = None
         changed: AbstractSet[str] | None = None
         if configs is not None:
@@ -701,6 +733,17 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
             )
             self.known_extensions = extensions
             self.extensions_fetched = True
+        elif "users_configs" in errors and not self.extensions_fetched:
+            # First setup with a broken configuration list: the brief list
+            # still gives the devices; forwarding waits for the full one.
+            briefs = await self._configs_from_brief(optional)
+            if briefs is not None:
+                self.known_extensions = {
+                    config.exten: config
+                    for config in briefs
+                    if config.exten in self.extension_filter
+                }
+                self.extensions_fetched = True
         data = SystemData(
             license=license_info,
             license_refused_code=refused_code,
@@ -708,15 +751,28 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
             update_state=update_state,
             extensions=extensions,
             unsupported=frozenset(unsupported),
+            failed=frozenset(errors),
         )
         self._set_changed(data, changed)
         return data
+
+    @staticmethod
+    def _raise_if_nothing_answered(
+        errors: Mapping[str, KalliopeError], attempted: Collection[str]
+    ) -> None:
+        """Credentials refused, or no endpoint answered: the whole poll failed."""
+        for err in errors.values():
+            if isinstance(err, KalliopeAuthError):
+                raise err
+        if errors and all(name in errors for name in attempted):
+            raise next(iter(errors.values()))
 
     @callback
     def _report_success(self, data: SystemData) -> None:
         self.health.system_refreshed(
             data.license, data.license_refused_code, self._source
         )
+        self.health.endpoints_answered(self._source, self._endpoint_errors)
 
     async def _configs_from_brief(self, optional: Any) -> list[UserConfig] | None:
         """A firmware without `/users/configs/`: names from `/users/brief/`."""

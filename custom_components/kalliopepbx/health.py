@@ -6,7 +6,7 @@ a PBX is lost and one when it is back, and one repair issue per problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -41,6 +41,9 @@ class PbxHealth:
         # when none is left, so a source failing alone does not flap the log.
         self._failing: set[str] = set()
         self._recovery_callbacks: dict[str, Callable[[], None]] = {}
+        # Endpoint -> what failed, per source, for endpoints that failed while
+        # the rest of their source answered.
+        self._failing_endpoints: dict[str, dict[str, str]] = {}
 
     @property
     def license_issue_id(self) -> str:
@@ -103,6 +106,31 @@ class PbxHealth:
             # The error can quote the PBX's own message: keep it on one line.
             LOGGER.info(
                 "%s is unavailable: %s", printable(self._title), printable(str(err))
+            )
+
+    @callback
+    def endpoints_answered(
+        self, source: str, errors: Mapping[str, KalliopeError]
+    ) -> None:
+        """A refresh of `source` worked apart from `errors` (endpoint -> error).
+
+        One line when endpoints start failing, one when they answer again.
+        """
+        failing = self._failing_endpoints.setdefault(source, {})
+        lost = {name: err for name, err in errors.items() if name not in failing}
+        back = [failing.pop(name) for name in list(failing) if name not in errors]
+        if lost:
+            LOGGER.info(
+                "%s: part of its data is unavailable: %s",
+                self._title,
+                "; ".join(str(err) for err in lost.values()),
+            )
+            failing.update(
+                (name, getattr(err, "endpoint", name)) for name, err in lost.items()
+            )
+        if back:
+            LOGGER.info(
+                "%s: data from %s is available again", self._title, ", ".join(back)
             )
 
     @property

@@ -52,6 +52,7 @@ class PbxSensorDescription(SensorEntityDescription):
 
     source: Source
     value_fn: Callable[[KalliopeRuntimeData], StateType]
+    available_fn: Callable[[KalliopeRuntimeData], bool] = lambda _: True
     exists_fn: Callable[[KalliopeRuntimeData], bool] = lambda _: True
 
 
@@ -64,6 +65,19 @@ class ExtensionSensorDescription(SensorEntityDescription):
     available_fn: Callable[[KalliopeRuntimeData, str], bool] = lambda *_: True
     exists_fn: Callable[[KalliopeRuntimeData, str], bool] = lambda *_: True
     attributes_fn: Callable[[KalliopeRuntimeData, str], Mapping[str, Any]] | None = None
+
+
+def _answered(field: str) -> Callable[[KalliopeRuntimeData], bool]:
+    """Whether the system poll got this part of its data this cycle.
+
+    None after a bad answer or a licence refusal: unavailable, not unknown.
+    """
+
+    def answered(runtime: KalliopeRuntimeData) -> bool:
+        data = runtime.system.latest
+        return data is not None and getattr(data, field) is not None
+
+    return answered
 
 
 def _registrations_count(runtime: KalliopeRuntimeData, registered: bool) -> int | None:
@@ -118,6 +132,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         options=LICENSE_STATES,
         source=Source.SYSTEM,
         value_fn=_license_status,
+        available_fn=_answered("license"),
         exists_fn=_supported("license"),
     ),
     PbxSensorDescription(
@@ -129,6 +144,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
             if (data := runtime.system.latest) and data.license
             else None
         ),
+        available_fn=_answered("license"),
         exists_fn=_supported("license"),
     ),
     PbxSensorDescription(
@@ -137,6 +153,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "running_version"),
+        available_fn=_answered("firmware"),
         exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
@@ -147,6 +164,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "running"),
+        available_fn=_answered("firmware"),
         exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
@@ -155,6 +173,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "primary"),
+        available_fn=_answered("firmware"),
         exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
@@ -163,6 +182,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=lambda runtime: _firmware(runtime, "secondary"),
+        available_fn=_answered("firmware"),
         exists_fn=_supported("firmware"),
     ),
     PbxSensorDescription(
@@ -173,6 +193,7 @@ PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         source=Source.SYSTEM,
         value_fn=_update_status,
+        available_fn=_answered("update_state"),
         exists_fn=_supported("firmware_update_status"),
     ),
     PbxSensorDescription(
@@ -337,6 +358,9 @@ class PbxSensor(KalliopeEntity, SensorEntity):
         """Bind the description to its coordinator."""
         super().__init__(runtime, description.source, description.key)
         self.entity_description = description
+
+    def _data_available(self) -> bool:
+        return self.entity_description.available_fn(self.runtime)
 
     @property
     def native_value(self) -> StateType:

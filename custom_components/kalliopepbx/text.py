@@ -52,6 +52,11 @@ class ForwardingTargetText(KalliopeEntity, TextEntity):
         super().__init__(runtime, Source.SYSTEM, FORWARDING_TARGET.key, exten)
         self._exten = exten
 
+    def _data_available(self) -> bool:
+        # Without the PBX's configuration (licence refusal, bad answer) the
+        # forwarding in place is unknown: an empty target would mislead.
+        return self.runtime.config(self._exten) is not None
+
     @property
     def native_value(self) -> str | None:
         """The kept target, else the PBX's current forwarding destination."""

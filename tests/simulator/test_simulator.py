@@ -127,7 +127,12 @@ class Pbx:
         sent.update(headers or {})
         data = body.encode() if isinstance(body, str) else body
         async with self.session.request(
-            method, f"{self.sim.rest_url}{path}", data=data, headers=sent, params=params
+            method,
+            f"{self.sim.rest_url}{path}",
+            data=data,
+            headers=sent,
+            params=params,
+            allow_redirects=False,
         ) as resp:
             return Answer(resp.status, resp.headers, await resp.read())
 
@@ -1324,6 +1329,21 @@ async def test_faults_of_every_kind(pbx: Pbx) -> None:
     assert delayed.xml().find("registrations") is not None
     gated = await faulted("request_not_allowed")
     assert gated.code("request_not_allowed/error") == 2
+    canned = "<kpbx_response><registrations/></kpbx_response>"
+    answer = await faulted("answer", body=canned)
+    assert (answer.status, answer.body) == (200, canned.encode())
+    assert (await pbx.ctl("POST", "/faults", {"path": "/", "kind": "answer"}))[0] == 400
+    redirected = await faulted("redirect")
+    assert redirected.status == 301
+    assert redirected.headers["Location"].startswith("https://127.0.0.1/rest/")
+    # An exact fault leaves longer paths alone.
+    await pbx.ctl(
+        "POST",
+        "/faults",
+        {"path": "/system/firmware", "kind": "http500", "exact": True},
+    )
+    assert (await pbx.call("GET", "/system/firmware/updatestatus")).status == 200
+    assert (await pbx.call("GET", "/system/firmware")).status == 500
 
     # aiohttp retries an idempotent request once after a disconnect: two resets
     # reach the caller, one is absorbed by the retry.
