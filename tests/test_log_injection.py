@@ -45,8 +45,8 @@ async def test_pbx_error_message_cannot_forge_a_log_line(
         await hass.async_block_till_done()
 
     logged = [record.getMessage() for record in caplog.records]
-    # Logged twice (the PBX is lost; the refresh failed), escaped each time.
-    assert len([m for m in logged if "\\n" + FORGED in m]) == 2
+    # Logged once, as part of the data being unavailable, and escaped.
+    assert len([m for m in logged if "\\n" + FORGED in m]) == 1
     assert not any("\n" + FORGED in message for message in logged)
     assert "\n" + FORGED not in caplog.text
 
