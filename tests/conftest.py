@@ -1,11 +1,10 @@
-"""Shared fixtures: custom integrations on, a simulated PBX on loopback, and
-a config entry pointing at it."""
+"""Shared fixtures: custom integrations on, a PBX on loopback (the simulator,
+or the reference-shaped fake) and a config entry pointing at it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -28,8 +27,11 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 from syrupy.types import SerializableData
 
-from custom_components.kalliopepbx.api import AuthScheme, BasicCredentials
-from custom_components.kalliopepbx.api.auth import md5_hex
+from custom_components.kalliopepbx.api import (
+    AuthScheme,
+    BasicCredentials,
+    DigestCredentials,
+)
 from custom_components.kalliopepbx.const import (
     CONF_AUTH,
     CONF_PBX_ID,
@@ -38,15 +40,23 @@ from custom_components.kalliopepbx.const import (
 )
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from .reference_pbx import (
+    PASSWORD,
+    SALT,
+    ReferencePbx,
+    digest_password,
+    fixture_bytes,
+    md5_hex,
+    reference_pbx as serve_reference_pbx,
+)
+
+__all__ = ["PASSWORD", "digest_password", "md5_hex"]
+
 PBX_ID = "KPBX-SIM-0001"
 TITLE = "KalliopePBX Office"
-PASSWORD = "admin"
 
 
-def load_fixture_bytes(name: str) -> bytes:
-    """A fixture file's raw bytes (BOM and CRLF included)."""
-    return (FIXTURES / name).read_bytes()
+load_fixture_bytes = fixture_bytes
 
 
 def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
@@ -126,7 +136,9 @@ async def simulator(
         yield sim
 
 
-def entry_data(sim: RunningSimulator, **overrides: Any) -> dict[str, Any]:
+def entry_data(
+    sim: RunningSimulator | ReferencePbx, **overrides: Any
+) -> dict[str, Any]:
     """Config entry data as the config flow stores it for a v3 PBX."""
     credentials = BasicCredentials(username="admin", password_md5=md5_hex(PASSWORD))
     assert credentials.scheme is AuthScheme.V3_BASIC
@@ -186,3 +198,56 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
         new_callable=PropertyMock,
     ):
         yield
+
+
+@pytest.fixture
+def pbx_version() -> int:
+    """Firmware line of the reference-shaped PBX; override in a module for 4.x."""
+    return 3
+
+
+@pytest.fixture
+async def reference_pbx(
+    socket_enabled: None, pbx_version: int
+) -> AsyncIterator[ReferencePbx]:
+    """The PBX answering the API reference's own examples, on 127.0.0.1."""
+    async with serve_reference_pbx(version=pbx_version) as pbx:
+        yield pbx
+
+
+def v4_credentials() -> dict[str, Any]:
+    """4.x derived credentials as the config flow stores them."""
+    return DigestCredentials(
+        username="admin",
+        domain="default",
+        salt=SALT,
+        password_digest=digest_password(PASSWORD, SALT),
+    ).as_dict()
+
+
+@pytest.fixture
+def reference_entry(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, entry_options: dict[str, Any]
+) -> MockConfigEntry:
+    """A config entry for the reference-shaped PBX, added to Home Assistant."""
+    overrides = {CONF_AUTH: v4_credentials()} if reference_pbx.version == 4 else {}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=TITLE,
+        unique_id=PBX_ID,
+        data=entry_data(reference_pbx, **overrides),
+        options=entry_options,
+        entry_id="01JKALLIOPEPBXENTRY0000002",
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+async def reference_integration(
+    hass: HomeAssistant, reference_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The integration set up against the reference-shaped PBX."""
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    return reference_entry

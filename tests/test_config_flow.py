@@ -1,9 +1,13 @@
-"""The config flow against the simulated PBX: add, errors, reauth, reconfigure, options."""
+"""The config flow: add, errors, reauth, reconfigure, options.
+
+Errors and the 4.x/3.x detection run on the reference-shaped PBX; TLS, clock
+skew and moving between PBXs on the simulator."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 import json
 from pathlib import Path
 import socket
@@ -32,7 +36,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.api import DigestCredentials, KalliopeApiError
-from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
 from custom_components.kalliopepbx.config_flow import parse_target
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
@@ -55,8 +58,13 @@ from simulator import (
     server_ssl_context,
 )
 
-from .conftest import PBX_ID, entry_data, load_fixture_bytes
-from .fake_pbx import Canned, FakePbx, fake_pbx
+from .conftest import PBX_ID, digest_password, entry_data, load_fixture_bytes, md5_hex
+from .reference_pbx import (
+    PASSWORD as REFERENCE_PASSWORD,
+    Canned,
+    ReferencePbx,
+    reference_pbx as serve_reference_pbx,
+)
 
 PASSWORD = "S3cret-Pa55w0rd"
 V4_SERIAL = "KPBX-4X-000042"
@@ -280,23 +288,6 @@ async def test_user_invalid_host(
     assert result["errors"] == {CONF_HOST: "invalid_host"}
 
 
-async def test_user_wrong_password_then_recovers(
-    hass: HomeAssistant, simulator: RunningSimulator, mock_setup_entry: AsyncMock
-) -> None:
-    """A refused password is an error on the password; the right one then works."""
-    result = await start_user_flow(hass)
-    result = await submit(
-        hass, result["flow_id"], user_input(simulator, **{CONF_PASSWORD: "nope"})
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_PASSWORD: "invalid_auth"}
-
-    result = await submit(hass, result["flow_id"], user_input(simulator))
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
-    assert len(mock_setup_entry.mock_calls) == 1
-
-
 async def test_user_untrusted_certificate_then_without_verification(
     hass: HomeAssistant, tls_simulator: RunningSimulator, mock_setup_entry: AsyncMock
 ) -> None:
@@ -331,57 +322,6 @@ async def test_user_clock_skew_names_the_skew(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_user_cannot_connect(hass: HomeAssistant, socket_enabled: None) -> None:
-    """Nothing listens on the port."""
-    result = await start_user_flow(hass)
-    result = await submit(
-        hass,
-        result["flow_id"],
-        {
-            CONF_HOST: "127.0.0.1",
-            CONF_PORT: closed_port(),
-            CONF_SSL: False,
-            CONF_VERIFY_SSL: True,
-            CONF_PASSWORD: PASSWORD,
-        },
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
-
-
-async def test_user_license_not_active(
-    hass: HomeAssistant, simulator: RunningSimulator, pbx_state: PbxState
-) -> None:
-    """An expired licence makes the API refuse: say so instead of failing later."""
-    pbx_state.set_license("EXPIRED")
-    result = await start_user_flow(hass)
-    result = await submit(hass, result["flow_id"], user_input(simulator))
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "license_not_active"}
-
-
-@pytest.mark.parametrize("kind", ["html", "malformed", "http500", "empty"])
-async def test_user_not_kalliope(
-    hass: HomeAssistant, simulator: RunningSimulator, pbx_state: PbxState, kind: str
-) -> None:
-    """An answer that is not the PBX's XML (a login page, garbage, 5xx)."""
-    pbx_state.add_fault("/pbx/pending", kind)
-    result = await start_user_flow(hass)
-    result = await submit(hass, result["flow_id"], user_input(simulator))
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "not_kalliope"}
-
-
-async def test_user_not_kalliope_when_endpoint_missing(
-    hass: HomeAssistant, simulator: RunningSimulator, pbx_state: PbxState
-) -> None:
-    """A web server without the PBX's API (HTTP 404 everywhere)."""
-    pbx_state.disable_endpoint("/")
-    result = await start_user_flow(hass)
-    result = await submit(hass, result["flow_id"], user_input(simulator))
-    assert result["errors"] == {"base": "not_kalliope"}
-
-
 @pytest.mark.parametrize(
     "error", [Exception("boom"), KalliopeApiError(99, "odd", "GET /pbx/pending")]
 )
@@ -400,66 +340,120 @@ async def test_user_unknown_error(
     assert result["errors"] == {"base": "unknown"}
 
 
-def fake_pbx_input(pbx: FakePbx) -> dict[str, Any]:
-    """What a user types to add the fake PBX."""
+def reference_input(pbx: ReferencePbx, **overrides: Any) -> dict[str, Any]:
+    """What a user types to add the reference-shaped PBX."""
     return {
-        CONF_HOST: "127.0.0.1",
+        CONF_HOST: pbx.host,
         CONF_PORT: pbx.port,
         CONF_SSL: False,
         CONF_VERIFY_SSL: True,
-        CONF_PASSWORD: PASSWORD,
+        CONF_PASSWORD: REFERENCE_PASSWORD,
+        **overrides,
     }
 
 
-# A PBX that accepts any login: only the salt answer decides what is sent.
-ANY_LOGIN = {"/rest/pbx/pending": Canned(load_fixture_bytes("pending_false.xml"))}
+@dataclass(frozen=True)
+class FlowError:
+    """A PBX answer (or fault) and the error the form shows for it."""
+
+    answers: dict[str, Canned] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    version: int = 3
+    typed: dict[str, Any] = field(default_factory=dict)
+    listening: bool = True
 
 
-@pytest.mark.parametrize(
-    ("salt_answer", "errors"),
-    [
-        (Canned(b"Unauthorized", status=401), {"base": "cannot_connect"}),
-        (Canned(b"Internal Server Error", status=500), {"base": "cannot_connect"}),
-        (Canned(b"Bad Gateway", status=502), {"base": "cannot_connect"}),
-        (Canned(b"<html><body>Login</body></html>"), {"base": "unknown"}),
-        (
-            Canned(b'{"nosalt": 1}', content_type="application/json"),
-            {"base": "unknown"},
-        ),
-    ],
-    ids=["401", "500", "502", "garbage", "json-without-salt"],
-)
-async def test_user_salt_failure_never_sends_the_3x_login(
-    hass: HomeAssistant,
-    socket_enabled: None,
-    mock_setup_entry: AsyncMock,
-    salt_answer: Canned,
-    errors: dict[str, str],
+def salt_answer(answer: Canned, error: str) -> FlowError:
+    return FlowError({"/salt/default": answer}, {"base": error}, version=4)
+
+
+def pending_answer(answer: Canned, error: str) -> FlowError:
+    return FlowError({"/pbx/pending": answer}, {"base": error})
+
+
+FLOW_ERRORS = {
+    "wrong-password-3x": FlowError(
+        errors={CONF_PASSWORD: "invalid_auth"}, typed={CONF_PASSWORD: "nope"}
+    ),
+    "wrong-password-4x": FlowError(
+        errors={CONF_PASSWORD: "invalid_auth"},
+        typed={CONF_PASSWORD: "nope"},
+        version=4,
+    ),
+    "nothing-listening": FlowError(errors={"base": "cannot_connect"}, listening=False),
+    "licence-expired": pending_answer(
+        Canned(load_fixture_bytes("request_not_allowed.xml")), "license_not_active"
+    ),
+    "login-page": pending_answer(
+        Canned(b"<html><body>Login</body></html>", content_type="text/html"),
+        "not_kalliope",
+    ),
+    "malformed": pending_answer(
+        Canned(load_fixture_bytes("firmware_truncated.xml")), "not_kalliope"
+    ),
+    "not-a-flag": pending_answer(
+        Canned(load_fixture_bytes("pending_not_a_flag.xml")), "not_kalliope"
+    ),
+    "empty": pending_answer(Canned(b""), "not_kalliope"),
+    "http-500": pending_answer(
+        Canned(b"Internal Server Error", status=500), "not_kalliope"
+    ),
+    "no-api": pending_answer(Canned(b"Not Found", status=404), "not_kalliope"),
+    "salt-401": salt_answer(Canned(b"Unauthorized", status=401), "cannot_connect"),
+    "salt-500": salt_answer(
+        Canned(b"Internal Server Error", status=500), "cannot_connect"
+    ),
+    "salt-502": salt_answer(Canned(b"Bad Gateway", status=502), "cannot_connect"),
+    "salt-garbage": salt_answer(Canned(b"<html><body>Login</body></html>"), "unknown"),
+    "salt-json-without-salt": salt_answer(
+        Canned(b'{"nosalt": 1}', content_type="application/json"), "unknown"
+    ),
+}
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+@pytest.mark.parametrize("case", FLOW_ERRORS.values(), ids=FLOW_ERRORS.keys())
+async def test_user_step_errors(
+    hass: HomeAssistant, socket_enabled: None, case: FlowError
 ) -> None:
-    """Only a 404 means 3.x: the md5 of the password is not sent on a guess."""
-    async with fake_pbx({"/rest/salt/default": salt_answer, **ANY_LOGIN}) as pbx:
+    """Each failure is a form error the user can act on, and the same flow
+    then succeeds once the PBX answers as the reference shows.
+
+    Only a 404 from the salt endpoint means 3.x: when the salt answer
+    failed, the md5 of the password was not sent on a guess.
+    """
+    async with serve_reference_pbx(case.answers, version=case.version) as pbx:
+        typed = reference_input(pbx, **case.typed)
+        if not case.listening:
+            typed[CONF_PORT] = closed_port()
         result = await start_user_flow(hass)
-        result = await submit(hass, result["flow_id"], fake_pbx_input(pbx))
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == errors
-    assert pbx.paths == ["/rest/salt/default"]
-    assert not pbx.sent_basic_auth()
+        result = await submit(hass, result["flow_id"], typed)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == case.errors
+        if "/salt/default" in case.answers:
+            assert pbx.paths == ["/rest/salt/default"]
+            assert not pbx.sent_basic_auth()
+
+        pbx.answers.clear()
+        result = await submit(hass, result["flow_id"], reference_input(pbx))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_AUTH]["scheme"] == f"v{case.version}"
 
 
 async def test_user_salt_endpoint_missing_means_3x(
     hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
 ) -> None:
     """A 404 from the salt endpoint is a 3.x PBX: HTTP Basic with the md5."""
-    async with fake_pbx(ANY_LOGIN) as pbx:
+    async with serve_reference_pbx() as pbx:
         result = await start_user_flow(hass)
-        result = await submit(hass, result["flow_id"], fake_pbx_input(pbx))
+        result = await submit(hass, result["flow_id"], reference_input(pbx))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_AUTH]["scheme"] == "v3"
     assert pbx.paths == ["/rest/salt/default", "/rest/pbx/pending"]
     assert pbx.sent_basic_auth()
 
 
-def v4_entry(hass: HomeAssistant, pbx: FakePbx) -> MockConfigEntry:
+def v4_entry(hass: HomeAssistant, pbx: ReferencePbx) -> MockConfigEntry:
     """A 4.x entry for the fake PBX, added to Home Assistant."""
     credentials = DigestCredentials.from_password(PASSWORD, "b5a8fdcf2f8d5acd")
     entry = MockConfigEntry(
@@ -485,7 +479,7 @@ async def test_reauth_refuses_to_move_a_4x_entry_to_3x(
     hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
 ) -> None:
     """The address now answers like 3.x: no Basic login, the entry is unchanged."""
-    async with fake_pbx(ANY_LOGIN) as pbx:
+    async with serve_reference_pbx() as pbx:
         entry = v4_entry(hass, pbx)
         stored = dict(entry.data)
         result = dict(await entry.start_reauth_flow(hass))
@@ -501,11 +495,11 @@ async def test_reconfigure_refuses_to_move_a_4x_entry_to_3x(
     hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
 ) -> None:
     """A new password on reconfigure does not turn a 4.x entry into a 3.x one."""
-    async with fake_pbx(ANY_LOGIN) as pbx:
+    async with serve_reference_pbx() as pbx:
         entry = v4_entry(hass, pbx)
         stored = dict(entry.data)
         result = await start_reconfigure_flow(hass, entry)
-        result = await submit(hass, result["flow_id"], fake_pbx_input(pbx))
+        result = await submit(hass, result["flow_id"], reference_input(pbx))
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "auth_downgrade"}
     assert dict(entry.data) == stored

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import DigestCredentials, KalliopeClient
-from custom_components.kalliopepbx.api.auth import digest_password
+from custom_components.kalliopepbx.api import DigestCredentials
 from custom_components.kalliopepbx.const import CONF_AUTH, DOMAIN
 from simulator import PbxState, RunningSimulator
 
-from .canned import CONTENT_TYPES, canned_pbx
-from .conftest import PASSWORD, PBX_ID, TITLE, entry_data, load_fixture_bytes
+from .conftest import PASSWORD, PBX_ID, TITLE, digest_password, entry_data
+from .reference_pbx import CONTENT_TYPES, ReferencePbx
 
 
 @pytest.fixture
@@ -73,36 +71,30 @@ async def test_get_call_records_v4(hass: HomeAssistant, pbx_state: PbxState) -> 
     assert pbx_state.counters["POST /cdr/{format}"] == 1
 
 
-@pytest.mark.usefixtures("init_integration")
+@pytest.fixture
+def pbx_version() -> int:
+    """The reference-shaped PBX runs 4.x."""
+    return 4
+
+
 @pytest.mark.parametrize("kind", ["xml", "json", "csv"])
 async def test_get_call_records_v4_direction_from_type_codes(
-    hass: HomeAssistant, config_entry: MockConfigEntry, kind: str
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_integration: MockConfigEntry,
+    kind: str,
 ) -> None:
     """Records shaped like the 4.x manual's: the direction filter finds calls,
     each record says its direction, an unknown status stays as written."""
-    body = load_fixture_bytes(f"cdr_v4.{kind}")
-    runtime = config_entry.runtime_data
-    pbx_client = runtime.client
-    async with (
-        aiohttp.ClientSession() as session,
-        canned_pbx({"/cdr/summary": (body, CONTENT_TYPES[kind])}) as pbx,
-    ):
-        runtime.client = KalliopeClient(
-            session,
-            pbx.host,
-            port=pbx.port,
-            credentials=pbx_client.credentials,
-            timeout=5,
-        )
-        try:
-            found = {
-                direction: await records(hass, direction=direction)
-                for direction in ("inbound", "outbound", "internal")
-            }
-            everything = await records(hass)
-            cancelled = await records(hass, status="cancelled")
-        finally:
-            runtime.client = pbx_client
+    reference_pbx.answer(
+        "/cdr/summary", fixture=f"cdr_v4.{kind}", content_type=CONTENT_TYPES[kind]
+    )
+    found = {
+        direction: await records(hass, direction=direction)
+        for direction in ("inbound", "outbound", "internal")
+    }
+    everything = await records(hass)
+    cancelled = await records(hass, status="cancelled")
     assert {direction: [r["id"] for r in rs] for direction, rs in found.items()} == {
         "inbound": ["1463997200.1", "1463997400.3", "1463997500.4"],
         "outbound": ["1463997154.0"],
@@ -120,6 +112,11 @@ async def test_get_call_records_v4_direction_from_type_codes(
     assert [r["id"] for r in cancelled] == ["1463997500.4"]
     first = everything[0]
     assert (first["source"], first["destination"]) == ("local_exten", "obl")
+    # Each lookup is one POST for the period, authenticated the 4.x way.
+    posts = reference_pbx.seen("POST", "/cdr/summary")
+    assert len(posts) == 5
+    assert all("X-authenticate" in r.headers for r in posts)
+    assert not reference_pbx.sent_basic_auth()
 
 
 async def records(hass: HomeAssistant, **data: Any) -> list[dict[str, Any]]:

@@ -25,8 +25,8 @@ from custom_components.kalliopepbx.api import (
     cdr,
     xml,
 )
-from tests.canned import CONTENT_TYPES, canned_pbx
 from tests.conftest import load_fixture_bytes
+from tests.reference_pbx import CONTENT_TYPES, Canned, bare_pbx
 
 EP = "POST /cdr"
 
@@ -230,7 +230,9 @@ async def test_v4_call_records_filtered_by_derived_direction(
 ) -> None:
     """4.x: one POST for the period, direction and the rest filtered here."""
     body = load_fixture_bytes(f"cdr_v4.{kind}")
-    async with canned_pbx({"/cdr/summary": (body, CONTENT_TYPES[kind])}) as pbx:
+    async with bare_pbx(
+        {"/cdr/summary": Canned(body, content_type=CONTENT_TYPES[kind])}
+    ) as pbx:
         client = KalliopeClient(
             session, pbx.host, port=pbx.port, credentials=v4_digest(), timeout=5
         )
@@ -265,10 +267,8 @@ async def test_v4_call_records_filtered_by_derived_direction(
             CdrQuery(**period, filter=CdrFilter(any="%queue%"))
         )
         assert [r.id for r in anywhere] == ["1463997500.4"]
-    assert {(method, path) for method, path, _ in pbx.requests} == {
-        ("POST", "/cdr/summary")
-    }
-    sent = xmltodict.parse(pbx.requests[0][2])["kpbx_request"]["cdr"]
+    assert {(r.method, r.path) for r in pbx.requests} == {("POST", "/cdr/summary")}
+    sent = xmltodict.parse(pbx.requests[0].body)["kpbx_request"]["cdr"]
     assert sent == {"begin": "2016-05-23 00:00:00", "end": "2016-05-24 00:00:00"}
 
 
@@ -286,7 +286,7 @@ async def test_v4_refuses_filters_its_records_cannot_answer(
 ) -> None:
     """A filter on a field 4.x records lack is refused, not answered with nothing."""
     body = load_fixture_bytes("cdr_v4.xml")
-    async with canned_pbx({"/cdr/summary": (body, "text/xml")}) as pbx:
+    async with bare_pbx({"/cdr/summary": Canned(body)}) as pbx:
         client = KalliopeClient(
             session, pbx.host, port=pbx.port, credentials=v4_digest(), timeout=5
         )
@@ -306,7 +306,7 @@ async def test_v3_refuses_statuses_it_never_reports(
 ) -> None:
     """3.x has status codes for five outcomes only: the others are refused."""
     body = load_fixture_bytes("cdr_v3.xml")
-    async with canned_pbx({"/cdr": (body, "text/xml")}) as pbx:
+    async with bare_pbx({"/cdr": Canned(body)}) as pbx:
         client = KalliopeClient(
             session,
             pbx.host,
@@ -322,8 +322,9 @@ async def test_v3_refuses_statuses_it_never_reports(
             CdrQuery(filter=CdrFilter(status=CallStatus.NO_ANSWER))
         )
     assert [r.id for r in records] == ["812", "813"]
-    ((_, path, sent),) = pbx.requests
-    request = xmltodict.parse(sent)["kpbx_request"]["cdr"]
+    (seen,) = pbx.requests
+    path = seen.path
+    request = xmltodict.parse(seen.body)["kpbx_request"]["cdr"]
     assert (path, request["filter"], request["start_flag"]) == (
         "/cdr",
         {"status": "4"},
@@ -332,7 +333,7 @@ async def test_v3_refuses_statuses_it_never_reports(
 
 
 async def test_unknown_direction_is_no_filter(session: aiohttp.ClientSession) -> None:
-    async with canned_pbx({}) as pbx:
+    async with bare_pbx() as pbx:
         client = KalliopeClient(
             session, pbx.host, port=pbx.port, credentials=v4_digest(), timeout=5
         )

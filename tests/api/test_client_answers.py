@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 import aiohttp
-from aiohttp import web
 import pytest
 
 from custom_components.kalliopepbx.api import (
@@ -27,6 +26,7 @@ from custom_components.kalliopepbx.api import (
     Registration,
     RegistrationStatus,
 )
+from tests.reference_pbx import bare_pbx
 
 HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -41,32 +41,16 @@ def answer(inner: str | bytes) -> bytes:
 async def canned_pbx(
     session: aiohttp.ClientSession, bodies: dict[str, bytes]
 ) -> AsyncIterator[KalliopeClient]:
-    """A client for a server on 127.0.0.1 answering `bodies[path]` (path
+    """A client for a PBX on 127.0.0.1 answering `bodies[path]` (path
     without /rest) with HTTP 200, anything else with 404."""
-
-    async def handle(request: web.Request) -> web.Response:
-        body = bodies.get(request.path.removeprefix("/rest"))
-        if body is None:
-            return web.Response(status=404, text="Not Found")
-        return web.Response(body=body, content_type="text/xml")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = int(runner.addresses[0][1])
+    async with bare_pbx(bodies) as pbx:
         yield KalliopeClient(
             session,
-            "127.0.0.1",
-            port=port,
+            pbx.host,
+            port=pbx.port,
             credentials=BasicCredentials.from_password("admin"),
             timeout=5,
         )
-    finally:
-        await runner.cleanup()
 
 
 async def test_tolerant_registrations(session: aiohttp.ClientSession) -> None:

@@ -22,10 +22,10 @@ from custom_components.kalliopepbx.api import (
     UserUpdate,
 )
 from tests.conftest import load_fixture_bytes
-from tests.fake_pbx import Canned, FakePbx, fake_pbx
+from tests.reference_pbx import Canned, ReferencePbx, bare_pbx
 
 
-def client_for(session: aiohttp.ClientSession, pbx: FakePbx) -> KalliopeClient:
+def client_for(session: aiohttp.ClientSession, pbx: ReferencePbx) -> KalliopeClient:
     return KalliopeClient(
         session,
         "127.0.0.1",
@@ -46,7 +46,7 @@ async def test_star_extension_paths(session: aiohttp.ClientSession) -> None:
         "/rest/voicemails/count/%2A72": fixture("voicemail_count.xml"),
         "/rest/users/configs/%2A72": fixture("user_saved.xml"),
     }
-    async with fake_pbx(answers) as pbx:
+    async with bare_pbx(answers) as pbx:
         client = client_for(session, pbx)
         registration = await client.registration("*72")
         assert registration is not None
@@ -72,7 +72,7 @@ async def test_hash_extension_paths(session: aiohttp.ClientSession) -> None:
         "/rest/users/registrations/10%23": fixture("registration_star72.xml"),
         "/rest/voicemails/count/10%23": fixture("voicemail_count_empty.xml"),
     }
-    async with fake_pbx(answers) as pbx:
+    async with bare_pbx(answers) as pbx:
         client = client_for(session, pbx)
         config = await client.user_config("10#")
         assert config is not None
@@ -104,7 +104,7 @@ async def test_click2call_from_a_star_extension(
             body=load_fixture_bytes("click2call_ok.xml"), content_type="text/xml"
         )
 
-    async with fake_pbx({"/rest/click2call": click2call}) as pbx:
+    async with bare_pbx({"/rest/click2call": click2call}) as pbx:
         await client_for(session, pbx).click2call("*72", "10#", Click2CallType.EXTEN)
     assert pbx.paths == ["/rest/click2call"]
     assert b"<exten>*72</exten>" in bodies[0]
@@ -115,7 +115,7 @@ async def test_click2call_from_a_star_extension(
 async def test_path_segments_still_refuse_what_could_escape(
     session: aiohttp.ClientSession, value: str
 ) -> None:
-    async with fake_pbx() as pbx:
+    async with bare_pbx() as pbx:
         with pytest.raises(KalliopeInputError):
             await client_for(session, pbx).registration(value)
     assert pbx.requests == []
@@ -161,7 +161,7 @@ def response(inner: bytes) -> bytes:
 async def test_phonebook_search_answer_shapes(
     session: aiohttp.ClientSession, body: bytes, ids: list[str]
 ) -> None:
-    async with fake_pbx({"/rest/phonebook/search": Canned(body)}) as pbx:
+    async with bare_pbx({"/rest/phonebook/search": Canned(body)}) as pbx:
         found = await client_for(session, pbx).search_phonebook(
             PhonebookFilter(any="%a%")
         )
@@ -181,7 +181,7 @@ async def test_phonebook_search_answer_shapes(
 async def test_phonebook_search_error_is_raised(
     session: aiohttp.ClientSession, inner: bytes
 ) -> None:
-    async with fake_pbx({"/rest/phonebook/search": Canned(response(inner))}) as pbx:
+    async with bare_pbx({"/rest/phonebook/search": Canned(response(inner))}) as pbx:
         with pytest.raises(KalliopeApiError) as err:
             await client_for(session, pbx).search_phonebook(PhonebookFilter(any="x"))
     assert err.value.code == 19

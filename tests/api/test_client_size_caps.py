@@ -18,14 +18,14 @@ from custom_components.kalliopepbx.api import (
     client as client_module,
 )
 from tests.conftest import load_fixture_bytes
-from tests.fake_pbx import Canned, FakePbx, fake_pbx
+from tests.reference_pbx import Canned, ReferencePbx, bare_pbx
 
 MIB = 1024 * 1024
 HEAD = b'<?xml version="1.0"?>\n<kpbx_response>\n'
 TAIL = b"</kpbx_response>\n"
 
 
-def client_for(session: aiohttp.ClientSession, pbx: FakePbx) -> KalliopeClient:
+def client_for(session: aiohttp.ClientSession, pbx: ReferencePbx) -> KalliopeClient:
     """A client with the default caps."""
     return KalliopeClient(
         session,
@@ -79,7 +79,7 @@ async def test_single_object_answer_over_its_cap_is_refused_while_read(
 ) -> None:
     """64 MiB where a firmware answer of a few hundred bytes is due."""
     streamer = Streamer(HEAD + b"<firmware><primary>", 64 * MIB)
-    async with fake_pbx({"/rest/system/firmware": streamer}) as pbx:
+    async with bare_pbx({"/rest/system/firmware": streamer}) as pbx:
         with pytest.raises(KalliopeResponseTooLargeError) as err:
             await client_for(session, pbx).firmware()
         written_when_refused = streamer.written
@@ -96,7 +96,7 @@ async def test_announced_size_over_the_cap_is_refused_before_reading(
 ) -> None:
     """A Content-Length over the endpoint's cap: nothing of the body is read."""
     body = load_fixture_bytes("voicemail_count.xml") + b" " * (128 * 1024)
-    async with fake_pbx({"/rest/voicemails/count/201": Canned(body)}) as pbx:
+    async with bare_pbx({"/rest/voicemails/count/201": Canned(body)}) as pbx:
         with pytest.raises(KalliopeResponseTooLargeError) as err:
             await client_for(session, pbx).voicemail_count("201")
     assert err.value.limit == client_module.SINGLE_ANSWER_MAX_BYTES
@@ -117,7 +117,7 @@ async def test_caps_follow_what_an_endpoint_can_hold(
         "/rest/users/registrations/": Canned(big_list),
         "/rest/system/firmware": Canned(padded_firmware),
     }
-    async with fake_pbx(answers) as pbx:
+    async with bare_pbx(answers) as pbx:
         client = client_for(session, pbx)
         found = await client.registrations()
         assert len(found) == 5000
@@ -133,7 +133,7 @@ async def test_list_answer_over_its_cap_is_refused(
     session: aiohttp.ClientSession,
 ) -> None:
     streamer = Streamer(HEAD + b"<registrations>", 64 * MIB)
-    async with fake_pbx({"/rest/users/registrations/": streamer}) as pbx:
+    async with bare_pbx({"/rest/users/registrations/": streamer}) as pbx:
         with pytest.raises(KalliopeResponseTooLargeError) as err:
             await client_for(session, pbx).registrations()
     assert err.value.limit == client_module.REGISTRATIONS_MAX_BYTES
@@ -165,6 +165,6 @@ async def test_call_records_keep_only_the_client_wide_cap(
     cdr = load_fixture_bytes("cdr_v3.xml")
     padded = cdr.replace(b"</kpbx_response>", b" " * (24 * MIB) + b"</kpbx_response>")
     assert padded != cdr
-    async with fake_pbx({"/rest/cdr": Canned(padded)}) as pbx:
+    async with bare_pbx({"/rest/cdr": Canned(padded)}) as pbx:
         records = await client_for(session, pbx).call_records()
     assert records
