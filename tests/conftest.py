@@ -4,21 +4,29 @@ or the reference-shaped fake) and a config entry pointing at it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from enum import StrEnum
+import socket
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import (
+    ATTR_ENTITY_ID,
     CONF_HOST,
     CONF_PORT,
     CONF_SSL,
     CONF_USERNAME,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.syrupy import (
     HomeAssistantSnapshotExtension,
     HomeAssistantSnapshotSerializer,
@@ -71,6 +79,37 @@ def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
         ),
         None,
     )
+
+
+async def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
+) -> None:
+    """Let `delta` pass: the coordinators due in it poll."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    # Scheduled refreshes (and the system refresh they request) run as
+    # background tasks of the entry.
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def press(
+    hass: HomeAssistant, entity_id: str, context: Context | None = None
+) -> None:
+    """Press a button and wait for it."""
+    await hass.services.async_call(
+        BUTTON_DOMAIN,
+        SERVICE_PRESS,
+        {ATTR_ENTITY_ID: entity_id},
+        blocking=True,
+        context=context,
+    )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 # Registry fields that newer Home Assistant releases added or changed; they

@@ -1,10 +1,13 @@
-"""Binary sensors of the PBX and its extensions, as the demo PBX shows them."""
+"""Binary sensors of the PBX and its extensions, from the API reference's
+example answers (the snapshot stays on the simulator's demo PBX)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -15,7 +18,8 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from simulator import PbxState
+from .conftest import advance
+from .reference_pbx import ReferencePbx, fixture_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -36,20 +40,64 @@ async def test_binary_sensors(
     await snapshot_platform(hass, entity_registry, snapshot, config_entry.entry_id)
 
 
-@pytest.mark.usefixtures("init_integration")
-async def test_registration_and_pending_follow_the_pbx(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+@pytest.mark.usefixtures("reference_integration")
+async def test_registration_status_from_the_reference_answer(
+    hass: HomeAssistant,
 ) -> None:
-    """A phone registering and the pending flag clearing show on the next poll."""
-    assert hass.states.get("binary_sensor.luca_ferrari_registered").state == STATE_OFF
-    assert hass.states.get(
-        "binary_sensor.kalliopepbx_office_pending_changes"
-    ).state == (STATE_ON)
-    pbx_state.set_registration("205", "OK")
-    pbx_state.apply()
-    await config_entry.runtime_data.registrations.async_refresh()
+    """The reference's OK / UNREACHABLE / UNKNOWN: only OK is registered;
+    the licence is active and nothing is pending."""
+    states = {
+        entity_id: hass.states.get(entity_id).state
+        for entity_id in (
+            "binary_sensor.mario_rossi_registered",
+            "binary_sensor.giulia_bianchi_registered",
+            "binary_sensor.luca_verdi_registered",
+            "binary_sensor.kalliopepbx_office_licence_problem",
+            "binary_sensor.kalliopepbx_office_pending_changes",
+        )
+    }
+    assert states == {
+        "binary_sensor.mario_rossi_registered": STATE_ON,
+        "binary_sensor.giulia_bianchi_registered": STATE_OFF,
+        "binary_sensor.luca_verdi_registered": STATE_OFF,
+        "binary_sensor.kalliopepbx_office_licence_problem": STATE_OFF,
+        "binary_sensor.kalliopepbx_office_pending_changes": STATE_OFF,
+    }
+
+
+async def test_registration_and_pending_follow_the_pbx(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A phone registering and changes waiting show on the next poll."""
+    reference_pbx.answer(
+        "/users/registrations/",
+        fixture_bytes("registrations.xml").replace(b"UNREACHABLE", b"OK"),
+    )
+    reference_pbx.pending = True
+    await advance(hass, freezer, timedelta(minutes=5))
+    assert hass.states.get("binary_sensor.giulia_bianchi_registered").state == STATE_ON
+    assert (
+        hass.states.get("binary_sensor.kalliopepbx_office_pending_changes").state
+        == STATE_ON
+    )
+
+
+async def test_licence_refused_by_the_pbx(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
+) -> None:
+    """The reference's licence error (no licence present) is a licence problem."""
+    reference_pbx.answer(
+        "/license/pxbinstance",
+        fixture_bytes("license_error_12.xml").replace(
+            b"<code>12</code>", b"<code>11</code>"
+        ),
+    )
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.luca_ferrari_registered").state == STATE_ON
-    assert hass.states.get(
-        "binary_sensor.kalliopepbx_office_pending_changes"
-    ).state == (STATE_OFF)
+    assert (
+        hass.states.get("binary_sensor.kalliopepbx_office_licence_problem").state
+        == STATE_ON
+    )

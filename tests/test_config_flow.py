@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-import socket
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -58,7 +57,14 @@ from simulator import (
     server_ssl_context,
 )
 
-from .conftest import PBX_ID, digest_password, entry_data, load_fixture_bytes, md5_hex
+from .conftest import (
+    PBX_ID,
+    digest_password,
+    entry_data,
+    free_port,
+    load_fixture_bytes,
+    md5_hex,
+)
 from .reference_pbx import (
     PASSWORD as REFERENCE_PASSWORD,
     Canned,
@@ -131,13 +137,6 @@ async def start_reconfigure_flow(
             context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id},
         )
     )
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -425,7 +424,7 @@ async def test_user_step_errors(
     async with serve_reference_pbx(case.answers, version=case.version) as pbx:
         typed = reference_input(pbx, **case.typed)
         if not case.listening:
-            typed[CONF_PORT] = closed_port()
+            typed[CONF_PORT] = free_port()
         result = await start_user_flow(hass)
         result = await submit(hass, result["flow_id"], typed)
         assert result["type"] is FlowResultType.FORM
@@ -596,7 +595,7 @@ async def test_reconfigure_moves_the_pbx(
         assert result["errors"] == {CONF_HOST: "invalid_host"}
 
         result = await submit(
-            hass, result["flow_id"], {**new_address, CONF_PORT: closed_port()}
+            hass, result["flow_id"], {**new_address, CONF_PORT: free_port()}
         )
         assert result["errors"] == {"base": "cannot_connect"}
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import timedelta
 import logging
-import socket
 from typing import Any
 from unittest.mock import patch
 
@@ -28,7 +26,6 @@ from homeassistant.helpers import (
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.kalliopepbx import async_remove_config_entry_device
@@ -46,28 +43,10 @@ from custom_components.kalliopepbx.diagnostics import (
 )
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 
-from .conftest import PBX_ID, TITLE, entry_data, find_device
+from .conftest import PBX_ID, TITLE, advance, entry_data, find_device, free_port
 
 VOICEMAIL_COUNTS = "GET /voicemails/count/{mailbox}"
 VM_MAILBOXES = ["202", "203", "204", "205", "207", "208", "209"]  # demo scenario
-
-
-async def advance(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    """Let `delta` pass: the coordinators due in it poll."""
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    # Scheduled refreshes (and the system refresh they request) run as
-    # background tasks of the entry.
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def add_entry(

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-import socket
 import threading
 import time
 from types import SimpleNamespace
@@ -52,6 +51,7 @@ from simulator import (
     run_simulator,
     server_ssl_context,
 )
+from tests.conftest import free_port
 
 from .conftest import credentials_for
 
@@ -103,13 +103,6 @@ def raw_client(
     options: dict[str, Any] = {"port": port, "timeout": 5, "credentials": BASIC}
     options.update(kwargs)
     return KalliopeClient(session, "127.0.0.1", **options)
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- unreachable
