@@ -1,12 +1,13 @@
-"""The actions, against the simulated PBX: the PBX's state shows their effect."""
+"""The actions against the reference-shaped PBX: what each sends, and what
+the user sees of the reference's answers. Periods of call records against a
+month of calls are in test_call_records.py (simulator)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any
-from unittest.mock import patch
+from xml.etree import ElementTree as ET
 
+from aiohttp import web
 from homeassistant.auth.models import User
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import Context, HomeAssistant
@@ -15,28 +16,21 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
-from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import KalliopeApiError
-from custom_components.kalliopepbx.api.auth import md5_hex
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_CDR_PRIVACY_MD5,
     DOMAIN,
 )
-from simulator import PbxState
 
-from .conftest import PBX_ID, find_device
+from .conftest import PBX_ID, find_device, md5_hex
+from .reference_pbx import ReferencePbx, fixture_bytes
 
-pytestmark = pytest.mark.usefixtures("init_integration")
+pytestmark = pytest.mark.usefixtures("reference_integration")
 
-
-@pytest.fixture
-def scenario() -> dict[str, Any]:
-    """Twelve extensions, nothing pending; 203 forwards outside via gateway 1."""
-    return {"extensions": 12}
+PENDING = "binary_sensor.kalliopepbx_office_pending_changes"
 
 
 async def call(
@@ -65,11 +59,55 @@ def extension_device(hass: HomeAssistant, exten: str) -> str:
     return device.id
 
 
+def sent(pbx: ReferencePbx, method: str, path: str) -> list[ET.Element]:
+    """The XML bodies sent with `method` to `path`."""
+    return [
+        ET.fromstring(r.body)  # noqa: S314 - our own requests
+        for r in pbx.seen(method, path)
+    ]
+
+
+def placed_calls(pbx: ReferencePbx) -> list[tuple[str | None, ...]]:
+    """(exten, number, type) of every click2call request."""
+    return [
+        (
+            body.findtext("click2call/exten"),
+            body.findtext("click2call/number_to_call"),
+            body.findtext("click2call/type"),
+        )
+        for body in sent(pbx, "POST", "/click2call")
+    ]
+
+
+def failover(pbx: ReferencePbx, exten: str) -> dict[str, str]:
+    """The failover the PBX holds for `exten`, by the reference's tag names."""
+    node = pbx.config(exten).find("failover")
+    assert node is not None
+    fields = {"type": node.findtext("type") or ""}
+    for tag in ("value", "gateway_type", "gateway_id", "gateway_name"):
+        fields[tag] = node.findtext(f"destination/{tag}") or ""
+    return fields
+
+
+def writes(pbx: ReferencePbx) -> list[tuple[str, str]]:
+    """Every request that is not a read."""
+    return [(r.method, r.path) for r in pbx.requests if r.method != "GET"]
+
+
+def click2call_error(code: int, message: str) -> bytes:
+    """The reference's click2call answer with an error code."""
+    return (
+        fixture_bytes("click2call_ok.xml")
+        .replace(b"<code>0</code>", f"<code>{code}</code>".encode())
+        .replace(b"Success", message.encode())
+    )
+
+
 # ---------------------------------------------------------------- click2call
 
 
 async def test_click2call_from_device_places_the_call(
-    hass: HomeAssistant, pbx_state: PbxState, hass_admin_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_admin_user: User
 ) -> None:
     """The extension's phone rings, then the PBX dials the normalized number."""
     await call(
@@ -78,112 +116,96 @@ async def test_click2call_from_device_places_the_call(
         {"device_id": extension_device(hass, "201"), "number": "+39 02-1234.567"},
         context=Context(user_id=hass_admin_user.id),
     )
-    placed = pbx_state.placed_calls[-1]
-    assert (placed.exten, placed.number, placed.type) == ("201", "+39021234567", "auto")
+    assert placed_calls(reference_pbx) == [("201", "+39021234567", "auto")]
 
 
 async def test_click2call_by_extension_number_and_type(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
 ) -> None:
     """A PBX and an extension number work as well as a device."""
     await call(
         hass,
         "click2call",
         {
-            "config_entry_id": config_entry.entry_id,
+            "config_entry_id": reference_entry.entry_id,
             "extension": "202",
-            "number": "205",
+            "number": "203",
             "type": "exten",
         },
     )
-    placed = pbx_state.placed_calls[-1]
-    assert (placed.exten, placed.number, placed.type) == ("202", "205", "exten")
+    assert placed_calls(reference_pbx) == [("202", "203", "exten")]
 
 
 @pytest.mark.parametrize(
     "number", ["12a4", "+", "++391", "1" * 33, "3 + 4", "+39 (02) 12#x"]
 )
 async def test_click2call_rejects_invalid_numbers_before_sending(
-    hass: HomeAssistant, pbx_state: PbxState, number: str
+    hass: HomeAssistant, reference_pbx: ReferencePbx, number: str
 ) -> None:
     """Nothing reaches the PBX when the number is not dialable."""
-    pbx_state.reset_counters()
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "click2call", {"extension": "201", "number": number})
     assert err.value.translation_key == "invalid_number"
-    assert pbx_state.counters["POST /click2call"] == 0
-    assert pbx_state.placed_calls == []
+    assert placed_calls(reference_pbx) == []
 
 
 @pytest.mark.parametrize(
     "entry_options", [{CONF_ALLOWED_NUMBERS: r"0[1-9][0-9]{5,9}|3[0-9]{8,9}"}]
 )
 async def test_click2call_allowed_numbers_guard(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Premium and international numbers are refused; extensions always pass."""
     for number in ("899123456", "+441234567890", "00441234567890"):
         with pytest.raises(ServiceValidationError) as err:
             await call(hass, "click2call", {"extension": "201", "number": number})
         assert err.value.translation_key == "number_not_allowed"
-    assert pbx_state.placed_calls == []
+    assert placed_calls(reference_pbx) == []
     await call(hass, "click2call", {"extension": "201", "number": "0212345678"})
     await call(hass, "click2call", {"extension": "201", "number": "202"})
-    assert [c.number for c in pbx_state.placed_calls] == ["0212345678", "202"]
-
-
-async def test_click2call_pbx_refusal_is_translated(
-    hass: HomeAssistant, hass_admin_user: User
-) -> None:
-    """Error 10 (the calling phone is not registered) names the extension."""
-    with pytest.raises(HomeAssistantError) as err:
-        await call(
-            hass,
-            "click2call",
-            {"extension": "204", "number": "0212345678"},
-            context=Context(user_id=hass_admin_user.id),
-        )
-    assert err.value.translation_key == "click2call_failed"
-    assert err.value.translation_placeholders["code"] == "10"
-    assert err.value.translation_placeholders["extension"] == "204"
+    assert [number for _, number, _ in placed_calls(reference_pbx)] == [
+        "0212345678",
+        "202",
+    ]
 
 
 @pytest.mark.parametrize(
-    ("code", "message"), [(11, "Missing extension tag"), (12, "Missing number")]
+    ("code", "message"),
+    [(10, "Error"), (11, "Missing extension tag"), (12, "Missing number")],
 )
-async def test_click2call_other_pbx_codes_are_translated(
+async def test_click2call_pbx_refusal_is_translated(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
+    reference_pbx: ReferencePbx,
     hass_admin_user: User,
     code: int,
     message: str,
 ) -> None:
-    """Codes 11 and 12 (the PBX found a tag missing) reach the user the same way."""
-    client = config_entry.runtime_data.client
-    with (
-        patch.object(
-            client,
-            "click2call",
-            side_effect=KalliopeApiError(code, message, "POST /click2call"),
-        ),
-        pytest.raises(HomeAssistantError) as err,
-    ):
+    """The PBX's error code and message reach the user, naming the extension."""
+    reference_pbx.answer("/click2call", click2call_error(code, message))
+    with pytest.raises(HomeAssistantError) as err:
         await call(
             hass,
             "click2call",
-            {"extension": "201", "number": "0212345678"},
+            {"extension": "202", "number": "0212345678"},
             context=Context(user_id=hass_admin_user.id),
         )
     assert err.value.translation_key == "click2call_failed"
     assert err.value.translation_placeholders["code"] == str(code)
     assert err.value.translation_placeholders["message"] == message
+    assert err.value.translation_placeholders["extension"] == "202"
 
 
 async def test_click2call_connection_failure(
-    hass: HomeAssistant, pbx_state: PbxState, hass_admin_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_admin_user: User
 ) -> None:
-    """A PBX that does not answer gives a translated connection error."""
-    pbx_state.add_fault("/click2call", "reset", count=2)
+    """A PBX that hangs up without answering gives a translated connection error."""
+
+    async def hang_up(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response()
+
+    reference_pbx.handle("/click2call", hang_up)
     with pytest.raises(HomeAssistantError) as err:
         await call(
             hass,
@@ -197,9 +219,7 @@ async def test_click2call_connection_failure(
 # ---------------------------------------------------------------- targets
 
 
-async def test_target_errors(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
-) -> None:
+async def test_target_errors(hass: HomeAssistant, reference_pbx: ReferencePbx) -> None:
     """Every wrong way to name an extension is refused before any request."""
     pbx_device = find_device(hass, PBX_ID)
     assert pbx_device is not None
@@ -213,17 +233,15 @@ async def test_target_errors(
             "entry_not_found",
         ),
     ]
-    pbx_state.reset_counters()
+    before = len(reference_pbx.requests)
     for data, key in cases:
         with pytest.raises(ServiceValidationError) as err:
             await call(hass, "click2call", data)
         assert err.value.translation_key == key, data
-    assert sum(pbx_state.counters.values()) == 0
+    assert len(reference_pbx.requests) == before
 
 
-async def test_entry_required_with_two_pbxs_and_not_loaded(
-    hass: HomeAssistant, config_entry: MockConfigEntry
-) -> None:
+async def test_entry_required_with_two_pbxs_and_not_loaded(hass: HomeAssistant) -> None:
     """With two PBXs the action must say which; an unloaded one is refused."""
     other = MockConfigEntry(domain=DOMAIN, title="Other PBX", data={})
     other.add_to_hass(hass)
@@ -236,27 +254,28 @@ async def test_entry_required_with_two_pbxs_and_not_loaded(
 
 
 # ---------------------------------------------------------------- forwarding
+# 201 forwards to a mobile through gateway 1; 202 hangs up (not forwarding).
 
 
 async def test_set_and_clear_call_forwarding(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Set applies on the PBX; clear restores exactly the failover from before."""
-    before = pbx_state.get_failover("201")
+    before = failover(reference_pbx, "202")
     await call(
         hass,
         "set_call_forwarding",
-        {"extension": "201", "destination": "+39 333 111 2223"},
+        {"extension": "202", "destination": "+39 333 111 2223"},
     )
-    after = pbx_state.get_failover("201")
-    assert after is not None
+    after = failover(reference_pbx, "202")
     assert after["type"] == "FORWARD_TO_EXTERNAL_NUMBER"
     assert after["value"] == "+393331112223"
-    # The outbound line 203 already forwards through.
+    # The outbound line 201 already forwards through.
     assert (after["gateway_type"], after["gateway_id"]) == ("GATEWAY", "1")
-    assert pbx_state.pending is False
-    assert hass.states.get("switch.stefano_villa_call_forwarding").state == STATE_ON
-    sensor = hass.states.get("sensor.stefano_villa_forwarding")
+    assert reference_pbx.pending is False
+    assert ("PUT", "/pbx/apply") in writes(reference_pbx)
+    assert hass.states.get("switch.giulia_bianchi_call_forwarding").state == STATE_ON
+    sensor = hass.states.get("sensor.giulia_bianchi_forwarding")
     assert sensor.state == "forward_to_external_number"
     assert sensor.attributes["destination"] == "+393331112223"
 
@@ -264,14 +283,14 @@ async def test_set_and_clear_call_forwarding(
     await call(
         hass,
         "set_call_forwarding",
-        {"extension": "201", "type": "forward_to_exten", "destination": "202"},
+        {"extension": "202", "type": "forward_to_exten", "destination": "203"},
     )
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_EXTEN"
+    assert failover(reference_pbx, "202")["type"] == "FORWARD_TO_EXTEN"
 
-    await call(hass, "clear_call_forwarding", {"extension": "201"})
-    assert pbx_state.get_failover("201") == before
-    assert pbx_state.pending is False
-    assert hass.states.get("switch.stefano_villa_call_forwarding").state == STATE_OFF
+    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    assert failover(reference_pbx, "202") == before
+    assert reference_pbx.pending is False
+    assert hass.states.get("switch.giulia_bianchi_call_forwarding").state == STATE_OFF
 
 
 @pytest.mark.parametrize(
@@ -291,15 +310,14 @@ async def test_set_and_clear_call_forwarding(
 )
 async def test_set_call_forwarding_types(
     hass: HomeAssistant,
-    pbx_state: PbxState,
+    reference_pbx: ReferencePbx,
     data: dict[str, Any],
     expected: dict[str, str],
 ) -> None:
     """Hang up, own voicemail, and an explicit outbound line."""
     await call(hass, "set_call_forwarding", {"extension": "201", **data})
-    failover = pbx_state.get_failover("201")
-    assert failover is not None
-    assert {key: failover[key] for key in expected} == expected
+    held = failover(reference_pbx, "201")
+    assert {key: held[key] for key in expected} == expected
 
 
 @pytest.mark.parametrize(
@@ -313,126 +331,128 @@ async def test_set_call_forwarding_types(
     ],
 )
 async def test_set_call_forwarding_validation(
-    hass: HomeAssistant, pbx_state: PbxState, data: dict[str, Any], key: str
+    hass: HomeAssistant, reference_pbx: ReferencePbx, data: dict[str, Any], key: str
 ) -> None:
     """Bad input is refused before anything is sent; nothing is saved."""
-    before = pbx_state.get_failover("201")
-    pbx_state.reset_counters()
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "set_call_forwarding", {"extension": "201", **data})
     assert err.value.translation_key == key
-    assert pbx_state.get_failover("201") == before
-    assert sum(pbx_state.counters.values()) == 0
+    assert writes(reference_pbx) == []
 
 
 @pytest.mark.parametrize("entry_options", [{CONF_ALLOWED_NUMBERS: r"0[1-9][0-9]{5,9}"}])
 async def test_forwarding_obeys_allowed_numbers(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Forwarding to a premium number is the classic toll fraud: refused."""
     with pytest.raises(ServiceValidationError) as err:
         await call(
-            hass, "set_call_forwarding", {"extension": "201", "destination": "899123"}
+            hass, "set_call_forwarding", {"extension": "202", "destination": "899123"}
         )
     assert err.value.translation_key == "number_not_allowed"
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_VOICEMAIL"
+    assert failover(reference_pbx, "202")["type"] == "HANGUP"
+    assert writes(reference_pbx) == []
 
 
 async def test_gateway_required_when_nothing_forwards_outside(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant,
 ) -> None:
     """With no outbound line to borrow, the user must name one."""
-    await call(hass, "set_call_forwarding", {"extension": "203", "type": "hangup"})
+    await call(hass, "set_call_forwarding", {"extension": "201", "type": "hangup"})
     with pytest.raises(ServiceValidationError) as err:
         await call(
             hass,
             "set_call_forwarding",
-            {"extension": "201", "destination": "0612345678"},
+            {"extension": "202", "destination": "0612345678"},
         )
     assert err.value.translation_key == "gateway_required"
 
 
 async def test_foreign_pending_changes_are_not_applied(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Someone else's unapplied change blocks ours: nothing is sent or applied."""
-    pbx_state.set_pending(True)
-    before = pbx_state.get_failover("201")
+    reference_pbx.pending = True
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "set_call_forwarding", {"extension": "201", "type": "hangup"})
+        await call(hass, "set_call_forwarding", {"extension": "202", "type": "hangup"})
     assert err.value.translation_key == "changes_already_pending"
-    assert pbx_state.get_failover("201") == before
-    assert pbx_state.pending is True
+    assert writes(reference_pbx) == []
+    assert reference_pbx.pending is True
 
 
 async def test_apply_failure_is_reported_and_pending_visible(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """The change stays pending on the PBX, and the user sees it."""
-    pbx_state.add_fault("/pbx/apply", "http500")
+    reference_pbx.answer("/pbx/apply", b"Internal Server Error", status=500)
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "set_call_forwarding", {"extension": "201", "type": "hangup"})
     assert err.value.translation_key == "apply_failed"
-    assert pbx_state.pending is True
-    assert pbx_state.get_failover("201")["type"] == "HANGUP"
-    assert hass.states.get(
-        "binary_sensor.kalliopepbx_office_pending_changes"
-    ).state == (STATE_ON)
+    assert reference_pbx.pending is True
+    assert failover(reference_pbx, "201")["type"] == "HANGUP"
+    assert hass.states.get(PENDING).state == STATE_ON
 
 
 async def test_pbx_refusing_the_change_keeps_nothing_to_restore(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
-    """A failover the PBX refuses leaves no saved state behind."""
+    """A failover the PBX refuses (the reference's `User not saved`) is
+    reported and leaves nothing for clear to restore."""
+    reference_pbx.answer(
+        "/users/configs/202",
+        fixture_bytes("user_saved.xml")
+        .replace(b"<code>0</code>", b"<code>14</code>")
+        .replace(b"Success", b"User not saved"),
+    )
     with pytest.raises(HomeAssistantError):
         await call(
             hass,
             "set_call_forwarding",
-            {"extension": "201", "type": "forward_to_ivr", "destination": "999"},
+            {"extension": "202", "type": "forward_to_ivr", "destination": "999"},
         )
-    forwarding = config_entry.runtime_data.forwarding
-    assert forwarding.saved_failover("201") is None
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_VOICEMAIL"
+    reference_pbx.restore("/users/configs/202")
+    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    assert ("PUT", "/users/configs/202") not in writes(reference_pbx)
+    assert failover(reference_pbx, "202")["type"] == "HANGUP"
 
 
 async def test_clear_without_saved_state(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Forwarding set on the PBX itself is cleared to the extension's default."""
-    await call(hass, "clear_call_forwarding", {"extension": "203"})
-    assert pbx_state.get_failover("203")["type"] == "HANGUP"
-    # Not forwarding: nothing to do, nothing sent.
-    pbx_state.reset_counters()
     await call(hass, "clear_call_forwarding", {"extension": "201"})
-    assert pbx_state.counters["PUT /users/configs/{exten}"] == 0
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_VOICEMAIL"
+    # 201 has a mailbox: unanswered calls go to it.
+    assert failover(reference_pbx, "201")["type"] == "FORWARD_TO_VOICEMAIL"
+    # Not forwarding: nothing to do, nothing sent.
+    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    assert ("PUT", "/users/configs/202") not in writes(reference_pbx)
 
 
 async def test_forwarding_restore_survives_a_restart(
     hass: HomeAssistant,
-    pbx_state: PbxState,
-    config_entry: MockConfigEntry,
+    reference_pbx: ReferencePbx,
+    reference_entry: MockConfigEntry,
     hass_storage: dict[str, Any],
 ) -> None:
     """What clear restores is in storage, and a reloaded entry reads it back."""
-    before = pbx_state.get_failover("201")
+    before = failover(reference_pbx, "202")
     await call(
         hass,
         "set_call_forwarding",
-        {"extension": "201", "type": "forward_to_exten", "destination": "202"},
+        {"extension": "202", "type": "forward_to_exten", "destination": "203"},
     )
-    stored = hass_storage[f"{DOMAIN}.{config_entry.entry_id}.forwarding"]
-    assert stored["data"]["previous"]["201"]["type"] == "FORWARD_TO_VOICEMAIL"
+    stored = hass_storage[f"{DOMAIN}.{reference_entry.entry_id}.forwarding"]
+    assert stored["data"]["previous"]["202"]["type"] == "HANGUP"
 
-    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    assert await hass.config_entries.async_reload(reference_entry.entry_id)
     await hass.async_block_till_done()
-    await call(hass, "clear_call_forwarding", {"extension": "201"})
-    assert pbx_state.get_failover("201") == before
+    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    assert failover(reference_pbx, "202") == before
 
     # Removing the PBX removes what it would have restored.
-    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.config_entries.async_remove(reference_entry.entry_id)
     await hass.async_block_till_done()
-    assert f"{DOMAIN}.{config_entry.entry_id}.forwarding" not in hass_storage
+    assert f"{DOMAIN}.{reference_entry.entry_id}.forwarding" not in hass_storage
 
 
 # ---------------------------------------------------------------- admin
@@ -441,8 +461,8 @@ async def test_forwarding_restore_survives_a_restart(
 @pytest.mark.parametrize(
     ("service", "data"),
     [
-        ("set_call_forwarding", {"extension": "201", "type": "hangup"}),
-        ("clear_call_forwarding", {"extension": "203"}),
+        ("set_call_forwarding", {"extension": "202", "type": "forward_to_exten"}),
+        ("clear_call_forwarding", {"extension": "201"}),
         ("reload_pbx_engine", {}),
         ("apply_changes", {}),
         ("revert_changes", {}),
@@ -450,21 +470,19 @@ async def test_forwarding_restore_survives_a_restart(
 )
 async def test_admin_only_actions_refuse_other_users(
     hass: HomeAssistant,
-    pbx_state: PbxState,
+    reference_pbx: ReferencePbx,
     hass_read_only_user: User,
     service: str,
     data: dict[str, Any],
 ) -> None:
     """A non-admin user is refused and the PBX is not touched."""
-    pbx_state.reset_counters()
     with pytest.raises(Unauthorized):
         await call(hass, service, data, context=Context(user_id=hass_read_only_user.id))
-    writes = {k: v for k, v in pbx_state.counters.items() if not k.startswith("GET")}
-    assert writes == {}
+    assert writes(reference_pbx) == []
 
 
 async def test_get_call_records_is_admin_only(
-    hass: HomeAssistant, hass_read_only_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_read_only_user: User
 ) -> None:
     """Call records are personal data: administrators only."""
     with pytest.raises(Unauthorized):
@@ -475,10 +493,11 @@ async def test_get_call_records_is_admin_only(
             context=Context(user_id=hass_read_only_user.id),
             response=True,
         )
+    assert writes(reference_pbx) == []
 
 
 async def test_everyone_may_click2call_and_search(
-    hass: HomeAssistant, pbx_state: PbxState, hass_read_only_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_read_only_user: User
 ) -> None:
     """Placing a call and looking up a number are for every user."""
     context = Context(user_id=hass_read_only_user.id)
@@ -486,45 +505,43 @@ async def test_everyone_may_click2call_and_search(
         hass, "click2call", {"extension": "201", "number": "202"}, context=context
     )
     result = await call(
-        hass, "search_phonebook", {"query": "rossi"}, context=context, response=True
+        hass, "search_phonebook", {"query": "esposito"}, context=context, response=True
     )
-    assert result["count"] > 0
-    assert pbx_state.placed_calls[-1].number == "202"
+    assert result["count"] == 2
+    assert placed_calls(reference_pbx) == [("201", "202", "auto")]
 
 
 # ---------------------------------------------------------------- engine
 
 
 async def test_reload_apply_revert(
-    hass: HomeAssistant, pbx_state: PbxState, hass_admin_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_admin_user: User
 ) -> None:
     """The engine reloads; apply and revert clear what is pending."""
     admin = Context(user_id=hass_admin_user.id)
     await call(hass, "reload_pbx_engine", {}, context=admin)
-    assert pbx_state.reload_count == 1
+    assert writes(reference_pbx) == [("PUT", "/system/pbxengine/reload")]
 
-    pbx_state.save_extension(replace(pbx_state.extensions["201"], first_name="Renamed"))
-    assert pbx_state.pending is True
-    await call(hass, "revert_changes", {}, context=admin)
-    assert pbx_state.pending is False
-    assert pbx_state.extensions["201"].first_name == "Stefano"
-
-    pbx_state.set_pending(True)
-    await call(hass, "apply_changes", {}, context=admin)
-    assert pbx_state.pending is False
-    pending = hass.states.get("binary_sensor.kalliopepbx_office_pending_changes")
-    assert pending.state == STATE_OFF
+    for service in ("revert_changes", "apply_changes"):
+        reference_pbx.pending = True
+        await call(hass, service, {}, context=admin)
+        assert reference_pbx.pending is False
+        assert hass.states.get(PENDING).state == STATE_OFF
+    assert writes(reference_pbx)[1:] == [
+        ("PUT", "/pbx/revert"),
+        ("PUT", "/pbx/apply"),
+    ]
 
 
 async def test_engine_command_refused(
-    hass: HomeAssistant, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """A PBX that answers `false` to a reload is reported."""
-    client = config_entry.runtime_data.client
-    with (
-        patch.object(client, "reload_pbx_engine", return_value=False),
-        pytest.raises(HomeAssistantError) as err,
-    ):
+    reference_pbx.answer(
+        "/system/pbxengine/reload",
+        fixture_bytes("pbxengine_reloaded.xml").replace(b"true", b"false"),
+    )
+    with pytest.raises(HomeAssistantError) as err:
         await call(hass, "reload_pbx_engine", {})
     assert err.value.translation_key == "command_failed"
 
@@ -532,29 +549,43 @@ async def test_engine_command_refused(
 # ---------------------------------------------------------------- phonebook
 
 
-async def test_search_phonebook(hass: HomeAssistant, pbx_state: PbxState) -> None:
-    """Any-field and per-field searches, with and without `%` wildcards."""
+async def test_search_phonebook(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """The terms go to the PBX as the reference's filter; its contacts come
+    back with their names, numbers and types."""
     result = await call(hass, "search_phonebook", {"query": "rossi"}, response=True)
-    names = {contact["name"] for contact in result["contacts"]}
-    assert "Mario Rossi" in names
-    mario = next(c for c in result["contacts"] if c["name"] == "Mario Rossi")
-    assert mario["phone"] == "+390248512231"
-    assert mario["type"] == "system"
+    anna, caffe = result["contacts"]
+    assert (anna["name"], anna["phone"], anna["type"]) == (
+        "Anna Esposito",
+        "+390212345678",
+        "system",
+    )
+    assert anna["organization"] == "Rossi & Figli S.r.l."
+    assert (caffe["phone"], caffe["type"]) == ("0612345678", "private")
 
-    result = await call(
+    await call(
         hass,
         "search_phonebook",
         {"last_name": "Ross%", "first_name": "mario"},
         response=True,
     )
-    assert [c["name"] for c in result["contacts"]] == ["Mario Rossi"]
-
-    result = await call(
-        hass, "search_phonebook", {"query": "%", "limit": 2}, response=True
+    limited = await call(
+        hass, "search_phonebook", {"query": "%", "limit": 1}, response=True
     )
-    assert len(result["contacts"]) == 2
-    assert result["truncated"] is True
-    assert result["count"] > 2
+    assert len(limited["contacts"]) == 1
+    assert limited["truncated"] is True
+    assert limited["count"] == 2
+
+    filters = [
+        {child.tag: child.text for child in body.iterfind("filter/*")}
+        for body in sent(reference_pbx, "POST", "/phonebook/search")
+    ]
+    assert filters == [
+        {"any": "%rossi%"},
+        {"first_name": "%mario%", "last_name": "Ross%"},
+        {"any": "%"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -573,84 +604,36 @@ async def test_search_phonebook_validation(
 # ---------------------------------------------------------------- CDR
 
 
-async def test_get_call_records(hass: HomeAssistant, pbx_state: PbxState) -> None:
-    """Records of a period, filtered by direction and caller."""
-    last = max(record.start for record in pbx_state.cdr)
-    start = (last - timedelta(days=30)).replace(tzinfo=None)
-    result = await call(
-        hass,
-        "get_call_records",
-        {"start": start, "direction": "outbound", "caller": "203", "limit": 1000},
-        response=True,
-    )
-    expected = [
-        r
-        for r in pbx_state.cdr
-        if r.direction == 2
-        and "203" in r.caller_num
-        and r.start.replace(tzinfo=None) >= start
-    ]
-    assert result["count"] == len(expected) > 0
-    assert all(r["direction"] == "outbound" for r in result["records"])
-    assert {r["unique_id"] for r in result["records"]} == {
-        r.unique_id for r in expected
-    }
-    first = result["records"][0]
-    datetime.fromisoformat(first["start"])
-
-    limited = await call(hass, "get_call_records", {"limit": 5}, response=True)
-    assert len(limited["records"]) == 5
-    assert limited["truncated"] is True
-
-    # Without a start: calls that started in the last 7 days, not the PBX's
-    # "this month so far".
-    week_ago = dt_util.now().replace(tzinfo=None) - timedelta(days=7)
-    recent = await call(hass, "get_call_records", {"limit": 1000}, response=True)
-    assert recent["count"] == sum(
-        1 for r in pbx_state.cdr if r.start.replace(tzinfo=None) >= week_ago
-    )
-    assert 0 < recent["count"] < len(pbx_state.cdr)
-
-
-async def test_get_call_records_period_is_when_calls_started(
-    hass: HomeAssistant, pbx_state: PbxState
+async def test_get_call_records_from_the_reference_answer(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
-    """A period holds the calls that started in it, not those that ended in it."""
-    longest = max(pbx_state.cdr, key=lambda r: r.duration)
-    started = longest.start.replace(tzinfo=None)
-    result = await call(
-        hass,
-        "get_call_records",
-        {
-            "start": started - timedelta(seconds=1),
-            "end": started + timedelta(seconds=1),
-            "limit": 1000,
-        },
-        response=True,
-    )
-    assert longest.unique_id in {r["unique_id"] for r in result["records"]}
-    # It ended long after: a period around its end does not hold it.
-    ended = longest.end.replace(tzinfo=None)
-    around_end = await call(
-        hass,
-        "get_call_records",
-        {"start": ended - timedelta(seconds=1), "end": ended, "limit": 1000},
-        response=True,
-    )
-    assert longest.unique_id not in {r["unique_id"] for r in around_end["records"]}
+    """The reference's 3.x records: direction and status codes in words,
+    the numbers as the PBX masked them."""
+    result = await call(hass, "get_call_records", {"limit": 10}, response=True)
+    outbound, missed = result["records"]
+    assert (outbound["direction"], outbound["status"]) == ("outbound", "answered")
+    assert outbound["unique_id"] == "1463997154.12"
+    assert (missed["direction"], missed["status"]) == ("inbound", "no_answer")
+    assert (missed["caller"], missed["called"]) == ("3351234XXX", "201")
+    # The reference's `<unique_id/>` (a call from before the upgrade): no id.
+    assert "unique_id" not in missed
+    # The reference quotes called numbers (`"..."`): the user sees the number.
+    assert outbound["called"] == "0212345XXX"
+    (body,) = sent(reference_pbx, "POST", "/cdr")
+    assert body.findtext("cdr/start_flag") == "true"
+    assert body.find("cdr/privacy_password") is None
 
 
 @pytest.mark.parametrize("status", ["cancelled", "unavailable", "forbidden"])
 async def test_get_call_records_status_3x_never_reports(
-    hass: HomeAssistant, pbx_state: PbxState, status: str
+    hass: HomeAssistant, reference_pbx: ReferencePbx, status: str
 ) -> None:
     """3.x has no code for these outcomes: refused, rather than nothing found."""
-    pbx_state.reset_counters()
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "get_call_records", {"status": status}, response=True)
     assert err.value.translation_key == "call_records_filter_unsupported"
     assert err.value.translation_placeholders == {"filter": f"status: {status}"}
-    assert pbx_state.counters["POST /cdr"] == 0
+    assert reference_pbx.seen("POST", "/cdr") == []
 
 
 async def test_get_call_records_validation(hass: HomeAssistant) -> None:
@@ -666,20 +649,18 @@ async def test_get_call_records_validation(hass: HomeAssistant) -> None:
 
 
 @pytest.mark.parametrize("entry_options", [{CONF_CDR_PRIVACY_MD5: md5_hex("wrong")}])
-async def test_get_call_records_wrong_privacy_password(hass: HomeAssistant) -> None:
-    """A wrong privacy password in the options is the PBX's error 3, translated."""
+async def test_get_call_records_wrong_privacy_password(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """The md5 from the options is sent; the PBX's error 3 is translated."""
+    reference_pbx.answer(
+        "/cdr",
+        "<kpbx_response><cdr><error_code><code>3</code>"
+        "<message>Authentication error</message></error_code></cdr></kpbx_response>",
+    )
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "get_call_records", {}, response=True)
     assert err.value.translation_key == "pbx_error"
     assert err.value.translation_placeholders["code"] == "3"
-
-
-@pytest.mark.parametrize("entry_options", [{CONF_CDR_PRIVACY_MD5: md5_hex("privacy")}])
-async def test_get_call_records_privacy_password(
-    hass: HomeAssistant, pbx_state: PbxState
-) -> None:
-    """The privacy password from the options opens the records."""
-    assert pbx_state.privacy_password == "privacy"
-    result = await call(hass, "get_call_records", {"status": "answered"}, response=True)
-    assert result["count"] > 0
-    assert all(r["status"] == "answered" for r in result["records"])
+    (body,) = sent(reference_pbx, "POST", "/cdr")
+    assert body.findtext("cdr/privacy_password") == md5_hex("wrong")
