@@ -173,6 +173,32 @@ class ReferencePbx:
         """Extension `exten`'s `<config>` as the PBX holds it now."""
         return self.configs[exten]
 
+    def failover(self, exten: str) -> dict[str, str]:
+        """The failover the PBX holds for `exten`, by the reference's tag names."""
+        node = self.configs[exten].find("failover")
+        assert node is not None
+        fields = {
+            "intro": node.findtext("intro") or "",
+            "type": node.findtext("type") or "",
+        }
+        for tag in ("name", "value", "gateway_type", "gateway_id", "gateway_name"):
+            fields[tag] = node.findtext(f"destination/{tag}") or ""
+        return fields
+
+    def set_failover(self, exten: str, **fields: str) -> None:
+        """Change `exten`'s failover and apply it, as in the PBX's own interface."""
+        node = self.configs[exten].find("failover")
+        assert node is not None
+        for tag, value in fields.items():
+            found = node.find(tag if tag in ("intro", "type") else f"destination/{tag}")
+            assert found is not None, tag
+            found.text = value
+        self._applied = copy.deepcopy(self.configs)
+
+    def writes(self) -> list[tuple[str, str]]:
+        """(method, path) of every request that is not a read."""
+        return [(r.method, r.path) for r in self.requests if r.method != "GET"]
+
     # ------------------------------------------------------------ serving
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:

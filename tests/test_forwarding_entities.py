@@ -1,30 +1,30 @@
-"""The call forwarding switch and its target, and the events of an extension."""
+"""The call forwarding switch and its target, and the events of an
+extension, on the reference-shaped PBX: 201 forwards to a mobile, 202 hangs
+up (not forwarding, no mailbox), 203 has a mailbox."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
-
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from simulator import PbxState
+from custom_components.kalliopepbx.const import (
+    REGISTRATIONS_INTERVAL,
+    SYSTEM_INTERVAL,
+    VOICEMAIL_INTERVAL,
+)
 
-pytestmark = pytest.mark.usefixtures("init_integration")
+from .conftest import advance
+from .reference_pbx import ReferencePbx, fixture_bytes
 
-SWITCH = "switch.stefano_villa_call_forwarding"
-TARGET = "text.stefano_villa_forwarding_target"
+pytestmark = pytest.mark.usefixtures("reference_integration")
 
-
-@pytest.fixture
-def scenario() -> dict[str, Any]:
-    """Twelve extensions; 201 has voicemail, 203 forwards to a mobile."""
-    return {"extensions": 12}
+SWITCH = "switch.giulia_bianchi_call_forwarding"
+TARGET = "text.giulia_bianchi_forwarding_target"
 
 
 async def set_target(
@@ -53,49 +53,49 @@ async def test_target_defaults_to_what_the_pbx_forwards_to(
     hass: HomeAssistant,
 ) -> None:
     """An extension forwarding outside shows its destination as the target."""
-    assert hass.states.get("text.marco_caputo_forwarding_target").state == "3351234567"
-    assert hass.states.get("switch.marco_caputo_call_forwarding").state == STATE_ON
+    assert hass.states.get("text.mario_rossi_forwarding_target").state == "3351234567"
+    assert hass.states.get("switch.mario_rossi_call_forwarding").state == STATE_ON
     assert hass.states.get(TARGET).state == ""
     assert hass.states.get(SWITCH).state == STATE_OFF
 
 
 async def test_switch_forwards_to_the_target_and_restores(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """On forwards to the typed number; a new target re-forwards; off restores."""
-    before = pbx_state.get_failover("201")
+    before = reference_pbx.failover("202")
     await set_target(hass, "+39 347 000 0001")
     assert hass.states.get(TARGET).state == "+393470000001"
     # Only typing a target changes nothing on the PBX.
-    assert pbx_state.get_failover("201") == before
+    assert reference_pbx.writes() == []
 
     await switch(hass, "turn_on")
-    assert pbx_state.get_failover("201")["value"] == "+393470000001"
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_EXTERNAL_NUMBER"
+    forwarded = reference_pbx.failover("202")
+    assert (forwarded["type"], forwarded["value"]) == (
+        "FORWARD_TO_EXTERNAL_NUMBER",
+        "+393470000001",
+    )
     assert hass.states.get(SWITCH).state == STATE_ON
 
-    await set_target(hass, "205")
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_EXTEN"
-    assert pbx_state.get_failover("201")["value"] == "205"
+    await set_target(hass, "203")
+    forwarded = reference_pbx.failover("202")
+    assert (forwarded["type"], forwarded["value"]) == ("FORWARD_TO_EXTEN", "203")
 
     await switch(hass, "turn_off")
-    assert pbx_state.get_failover("201") == before
+    assert reference_pbx.failover("202") == before
     assert hass.states.get(SWITCH).state == STATE_OFF
-    assert hass.states.get(TARGET).state == "205"
-    assert pbx_state.pending is False
+    assert hass.states.get(TARGET).state == "203"
+    assert reference_pbx.pending is False
 
 
 async def test_switch_follows_changes_made_on_the_pbx(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
 ) -> None:
     """Forwarding set in the PBX's own interface shows up at the next poll."""
-    ext = pbx_state.extensions["201"]
-    forwarded = replace(ext.failover, type="FORWARD_TO_EXTEN", value="202")
-    pbx_state.save_extension(replace(ext, failover=forwarded))
-    pbx_state.apply()
-    await config_entry.runtime_data.system.async_refresh()
+    reference_pbx.set_failover("202", type="FORWARD_TO_EXTEN", value="203")
+    await advance(hass, freezer, SYSTEM_INTERVAL)
     assert hass.states.get(SWITCH).state == STATE_ON
-    assert hass.states.get(TARGET).state == "202"
+    assert hass.states.get(TARGET).state == "203"
 
 
 async def test_switch_without_target(hass: HomeAssistant) -> None:
@@ -106,9 +106,7 @@ async def test_switch_without_target(hass: HomeAssistant) -> None:
 
 
 @pytest.mark.parametrize("value", ["1" * 33, "+39 (02) " + "1" * 31])
-async def test_target_validation(
-    hass: HomeAssistant, pbx_state: PbxState, value: str
-) -> None:
+async def test_target_validation(hass: HomeAssistant, value: str) -> None:
     """A target that is not a dialable number is refused and not kept."""
     with pytest.raises(ServiceValidationError) as err:
         await set_target(hass, value)
@@ -124,86 +122,100 @@ async def test_target_rejected_by_the_entity_pattern(hass: HomeAssistant) -> Non
 
 
 async def test_switch_and_target_are_admin_only(
-    hass: HomeAssistant, pbx_state: PbxState, hass_read_only_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_read_only_user: User
 ) -> None:
     """Forwarding changes where calls go: administrators only."""
     context = Context(user_id=hass_read_only_user.id)
     with pytest.raises(Unauthorized):
-        await set_target(hass, "202", context)
+        await set_target(hass, "203", context)
     with pytest.raises(Unauthorized):
         await hass.services.async_call(
             "switch",
             "turn_off",
-            {"entity_id": "switch.marco_caputo_call_forwarding"},
+            {"entity_id": "switch.mario_rossi_call_forwarding"},
             blocking=True,
             context=context,
         )
-    assert pbx_state.get_failover("203")["type"] == "FORWARD_TO_EXTERNAL_NUMBER"
+    assert reference_pbx.writes() == []
+    assert hass.states.get("switch.mario_rossi_call_forwarding").state == STATE_ON
 
 
 async def test_registration_events(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
 ) -> None:
     """Losing and regaining registration fire events; no event at start-up."""
-    entity_id = "event.stefano_villa_registration"
+    entity_id = "event.mario_rossi_registration"
     assert hass.states.get(entity_id).state == STATE_UNKNOWN
-    registrations = config_entry.runtime_data.registrations
 
-    pbx_state.set_registration("201", "UNREACHABLE")
-    await registrations.async_refresh()
+    reference_pbx.answer(
+        "/users/registrations/",
+        fixture_bytes("registrations.xml").replace(
+            b"<status>OK", b"<status>UNREACHABLE"
+        ),
+    )
+    await advance(hass, freezer, REGISTRATIONS_INTERVAL)
     state = hass.states.get(entity_id)
     assert state.attributes["event_type"] == "unregistered"
     lost_at = state.state
 
-    await registrations.async_refresh()
+    await advance(hass, freezer, REGISTRATIONS_INTERVAL)
     assert hass.states.get(entity_id).state == lost_at
 
-    pbx_state.set_registration("201", "OK", rtt_ms=12)
-    await registrations.async_refresh()
+    reference_pbx.restore("/users/registrations/")
+    await advance(hass, freezer, REGISTRATIONS_INTERVAL)
     state = hass.states.get(entity_id)
     assert state.attributes["event_type"] == "registered"
-    # Only 201 changed: the others fired nothing.
-    assert hass.states.get("event.vittoria_donati_registration").state == STATE_UNKNOWN
+    # Only 201 changed: 202, unreachable from the start, fired nothing.
+    assert hass.states.get("event.giulia_bianchi_registration").state == STATE_UNKNOWN
 
 
 async def test_new_voicemail_event(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
 ) -> None:
     """A mailbox whose new count goes up fires; reading messages does not."""
-    entity_id = "event.stefano_villa_voicemail"
-    voicemail = config_entry.runtime_data.voicemail
-    pbx_state.set_voicemail("201", new=3, urgent=1)
-    await voicemail.async_refresh()
+    entity_id = "event.luca_verdi_voicemail"
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN
+    count = fixture_bytes("voicemail_count.xml")
+    reference_pbx.answer("/voicemails/count/203", count.replace(b">3<", b">5<"))
+    await advance(hass, freezer, VOICEMAIL_INTERVAL)
     state = hass.states.get(entity_id)
     assert state.attributes["event_type"] == "new_voicemail"
-    assert (state.attributes["new"], state.attributes["urgent"]) == (3, 1)
-    assert state.attributes["arrived"] == 1
+    assert (state.attributes["new"], state.attributes["urgent"]) == (5, 1)
+    assert state.attributes["arrived"] == 2
     fired_at = state.state
 
-    pbx_state.set_voicemail("201", new=0)
-    await voicemail.async_refresh()
+    reference_pbx.answer("/voicemails/count/203", count.replace(b">3<", b">0<"))
+    await advance(hass, freezer, VOICEMAIL_INTERVAL)
     assert hass.states.get(entity_id).state == fired_at
     # Extensions without voicemail have no voicemail event.
-    assert hass.states.get("event.vittoria_donati_voicemail") is None
+    assert hass.states.get("event.giulia_bianchi_voicemail") is None
 
 
 async def test_mailbox_polled_for_its_event_alone(
-    hass: HomeAssistant, pbx_state: PbxState, config_entry: MockConfigEntry
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
 ) -> None:
-    """With its counters disabled, a mailbox is still polled for its event."""
+    """With its counters disabled, a mailbox is still polled for its event;
+    with the event disabled too, it is not polled at all."""
     registry = er.async_get(hass)
     for key in ("new", "urgent", "old"):
         registry.async_update_entity(
-            f"sensor.stefano_villa_{key}_voicemails",
+            f"sensor.luca_verdi_{key}_voicemails",
             disabled_by=er.RegistryEntryDisabler.USER,
         )
     registry.async_update_entity(
         "sensor.kalliopepbx_office_new_voicemails",
         disabled_by=er.RegistryEntryDisabler.USER,
     )
-    voicemail = config_entry.runtime_data.voicemail
-    assert "201" in voicemail.mailboxes_to_poll()
+
+    async def polled() -> bool:
+        before = len(reference_pbx.seen("GET", "/voicemails/count/203"))
+        await advance(hass, freezer, VOICEMAIL_INTERVAL)
+        return len(reference_pbx.seen("GET", "/voicemails/count/203")) > before
+
+    assert await polled()
     registry.async_update_entity(
-        "event.stefano_villa_voicemail", disabled_by=er.RegistryEntryDisabler.USER
+        "event.luca_verdi_voicemail", disabled_by=er.RegistryEntryDisabler.USER
     )
-    assert "201" not in voicemail.mailboxes_to_poll()
+    assert not await polled()
+    # Mario's mailbox, with its sensors on, still is.
+    assert reference_pbx.seen("GET", "/voicemails/count/201")

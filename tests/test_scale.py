@@ -93,15 +93,17 @@ async def refreshed(
     return dict(pbx_state.counters)
 
 
-async def test_every_entity_then_a_poll_that_changes_nothing(
+async def test_every_entity_an_unchanged_poll_and_one_change(
     hass: HomeAssistant, init_integration: MockConfigEntry, pbx_state: PbxState
 ) -> None:
-    """All entities are there; an unchanged poll costs the budget, writes nothing.
+    """All entities are there; an unchanged poll costs the budget and writes
+    nothing; one change writes only the entities it concerns.
 
-    One test, so that the 1000-extension PBX is set up once for both.
+    One test, so that the 1000-extension PBX is set up once for all three.
     """
     assert_every_entity(hass, init_integration, pbx_state)
     await assert_unchanged_poll(hass, init_integration, pbx_state)
+    await assert_one_change_reaches_only_its_entities(hass, init_integration, pbx_state)
 
 
 def assert_every_entity(
@@ -169,11 +171,11 @@ async def assert_unchanged_poll(
     assert writes == []
 
 
-async def test_one_change_reaches_only_its_entities(
-    hass: HomeAssistant, init_integration: MockConfigEntry, pbx_state: PbxState
+async def assert_one_change_reaches_only_its_entities(
+    hass: HomeAssistant, entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
     """One phone drops off: its entities and the PBX totals are written, no other."""
-    runtime: KalliopeRuntimeData = init_integration.runtime_data
+    runtime: KalliopeRuntimeData = entry.runtime_data
     registry = er.async_get(hass)
     exten = next(
         exten

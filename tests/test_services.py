@@ -79,21 +79,6 @@ def placed_calls(pbx: ReferencePbx) -> list[tuple[str | None, ...]]:
     ]
 
 
-def failover(pbx: ReferencePbx, exten: str) -> dict[str, str]:
-    """The failover the PBX holds for `exten`, by the reference's tag names."""
-    node = pbx.config(exten).find("failover")
-    assert node is not None
-    fields = {"type": node.findtext("type") or ""}
-    for tag in ("value", "gateway_type", "gateway_id", "gateway_name"):
-        fields[tag] = node.findtext(f"destination/{tag}") or ""
-    return fields
-
-
-def writes(pbx: ReferencePbx) -> list[tuple[str, str]]:
-    """Every request that is not a read."""
-    return [(r.method, r.path) for r in pbx.requests if r.method != "GET"]
-
-
 def click2call_error(code: int, message: str) -> bytes:
     """The reference's click2call answer with an error code."""
     return (
@@ -261,19 +246,19 @@ async def test_set_and_clear_call_forwarding(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Set applies on the PBX; clear restores exactly the failover from before."""
-    before = failover(reference_pbx, "202")
+    before = reference_pbx.failover("202")
     await call(
         hass,
         "set_call_forwarding",
         {"extension": "202", "destination": "+39 333 111 2223"},
     )
-    after = failover(reference_pbx, "202")
+    after = reference_pbx.failover("202")
     assert after["type"] == "FORWARD_TO_EXTERNAL_NUMBER"
     assert after["value"] == "+393331112223"
     # The outbound line 201 already forwards through.
     assert (after["gateway_type"], after["gateway_id"]) == ("GATEWAY", "1")
     assert reference_pbx.pending is False
-    assert ("PUT", "/pbx/apply") in writes(reference_pbx)
+    assert ("PUT", "/pbx/apply") in reference_pbx.writes()
     assert hass.states.get("switch.giulia_bianchi_call_forwarding").state == STATE_ON
     sensor = hass.states.get("sensor.giulia_bianchi_forwarding")
     assert sensor.state == "forward_to_external_number"
@@ -285,10 +270,10 @@ async def test_set_and_clear_call_forwarding(
         "set_call_forwarding",
         {"extension": "202", "type": "forward_to_exten", "destination": "203"},
     )
-    assert failover(reference_pbx, "202")["type"] == "FORWARD_TO_EXTEN"
+    assert reference_pbx.failover("202")["type"] == "FORWARD_TO_EXTEN"
 
     await call(hass, "clear_call_forwarding", {"extension": "202"})
-    assert failover(reference_pbx, "202") == before
+    assert reference_pbx.failover("202") == before
     assert reference_pbx.pending is False
     assert hass.states.get("switch.giulia_bianchi_call_forwarding").state == STATE_OFF
 
@@ -316,7 +301,7 @@ async def test_set_call_forwarding_types(
 ) -> None:
     """Hang up, own voicemail, and an explicit outbound line."""
     await call(hass, "set_call_forwarding", {"extension": "201", **data})
-    held = failover(reference_pbx, "201")
+    held = reference_pbx.failover("201")
     assert {key: held[key] for key in expected} == expected
 
 
@@ -337,7 +322,7 @@ async def test_set_call_forwarding_validation(
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "set_call_forwarding", {"extension": "201", **data})
     assert err.value.translation_key == key
-    assert writes(reference_pbx) == []
+    assert reference_pbx.writes() == []
 
 
 @pytest.mark.parametrize("entry_options", [{CONF_ALLOWED_NUMBERS: r"0[1-9][0-9]{5,9}"}])
@@ -350,8 +335,8 @@ async def test_forwarding_obeys_allowed_numbers(
             hass, "set_call_forwarding", {"extension": "202", "destination": "899123"}
         )
     assert err.value.translation_key == "number_not_allowed"
-    assert failover(reference_pbx, "202")["type"] == "HANGUP"
-    assert writes(reference_pbx) == []
+    assert reference_pbx.failover("202")["type"] == "HANGUP"
+    assert reference_pbx.writes() == []
 
 
 async def test_gateway_required_when_nothing_forwards_outside(
@@ -376,7 +361,7 @@ async def test_foreign_pending_changes_are_not_applied(
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "set_call_forwarding", {"extension": "202", "type": "hangup"})
     assert err.value.translation_key == "changes_already_pending"
-    assert writes(reference_pbx) == []
+    assert reference_pbx.writes() == []
     assert reference_pbx.pending is True
 
 
@@ -389,7 +374,7 @@ async def test_apply_failure_is_reported_and_pending_visible(
         await call(hass, "set_call_forwarding", {"extension": "201", "type": "hangup"})
     assert err.value.translation_key == "apply_failed"
     assert reference_pbx.pending is True
-    assert failover(reference_pbx, "201")["type"] == "HANGUP"
+    assert reference_pbx.failover("201")["type"] == "HANGUP"
     assert hass.states.get(PENDING).state == STATE_ON
 
 
@@ -412,8 +397,8 @@ async def test_pbx_refusing_the_change_keeps_nothing_to_restore(
         )
     reference_pbx.restore("/users/configs/202")
     await call(hass, "clear_call_forwarding", {"extension": "202"})
-    assert ("PUT", "/users/configs/202") not in writes(reference_pbx)
-    assert failover(reference_pbx, "202")["type"] == "HANGUP"
+    assert ("PUT", "/users/configs/202") not in reference_pbx.writes()
+    assert reference_pbx.failover("202")["type"] == "HANGUP"
 
 
 async def test_clear_without_saved_state(
@@ -422,10 +407,10 @@ async def test_clear_without_saved_state(
     """Forwarding set on the PBX itself is cleared to the extension's default."""
     await call(hass, "clear_call_forwarding", {"extension": "201"})
     # 201 has a mailbox: unanswered calls go to it.
-    assert failover(reference_pbx, "201")["type"] == "FORWARD_TO_VOICEMAIL"
+    assert reference_pbx.failover("201")["type"] == "FORWARD_TO_VOICEMAIL"
     # Not forwarding: nothing to do, nothing sent.
     await call(hass, "clear_call_forwarding", {"extension": "202"})
-    assert ("PUT", "/users/configs/202") not in writes(reference_pbx)
+    assert ("PUT", "/users/configs/202") not in reference_pbx.writes()
 
 
 async def test_forwarding_restore_survives_a_restart(
@@ -435,7 +420,7 @@ async def test_forwarding_restore_survives_a_restart(
     hass_storage: dict[str, Any],
 ) -> None:
     """What clear restores is in storage, and a reloaded entry reads it back."""
-    before = failover(reference_pbx, "202")
+    before = reference_pbx.failover("202")
     await call(
         hass,
         "set_call_forwarding",
@@ -447,7 +432,7 @@ async def test_forwarding_restore_survives_a_restart(
     assert await hass.config_entries.async_reload(reference_entry.entry_id)
     await hass.async_block_till_done()
     await call(hass, "clear_call_forwarding", {"extension": "202"})
-    assert failover(reference_pbx, "202") == before
+    assert reference_pbx.failover("202") == before
 
     # Removing the PBX removes what it would have restored.
     await hass.config_entries.async_remove(reference_entry.entry_id)
@@ -478,7 +463,7 @@ async def test_admin_only_actions_refuse_other_users(
     """A non-admin user is refused and the PBX is not touched."""
     with pytest.raises(Unauthorized):
         await call(hass, service, data, context=Context(user_id=hass_read_only_user.id))
-    assert writes(reference_pbx) == []
+    assert reference_pbx.writes() == []
 
 
 async def test_get_call_records_is_admin_only(
@@ -493,7 +478,7 @@ async def test_get_call_records_is_admin_only(
             context=Context(user_id=hass_read_only_user.id),
             response=True,
         )
-    assert writes(reference_pbx) == []
+    assert reference_pbx.writes() == []
 
 
 async def test_everyone_may_click2call_and_search(
@@ -520,14 +505,14 @@ async def test_reload_apply_revert(
     """The engine reloads; apply and revert clear what is pending."""
     admin = Context(user_id=hass_admin_user.id)
     await call(hass, "reload_pbx_engine", {}, context=admin)
-    assert writes(reference_pbx) == [("PUT", "/system/pbxengine/reload")]
+    assert reference_pbx.writes() == [("PUT", "/system/pbxengine/reload")]
 
     for service in ("revert_changes", "apply_changes"):
         reference_pbx.pending = True
         await call(hass, service, {}, context=admin)
         assert reference_pbx.pending is False
         assert hass.states.get(PENDING).state == STATE_OFF
-    assert writes(reference_pbx)[1:] == [
+    assert reference_pbx.writes()[1:] == [
         ("PUT", "/pbx/revert"),
         ("PUT", "/pbx/apply"),
     ]
