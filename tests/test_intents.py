@@ -1,12 +1,15 @@
 """Assist: the shipped sentences reach the intents through Home Assistant's
-conversation agent, as a spoken sentence does, and the intents do what they say."""
+conversation agent, as a spoken sentence does, and the intents do what they
+say to the reference-shaped PBX."""
 
 from __future__ import annotations
 
 from pathlib import Path
 import shutil
 from typing import Any
+from xml.etree import ElementTree as ET
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.components.conversation import async_converse
 from homeassistant.components.homeassistant.exposed_entities import (
@@ -21,24 +24,35 @@ from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_VOICE_FORWARDING_WITHOUT_USER,
     DOMAIN,
+    VOICEMAIL_INTERVAL,
 )
-from simulator import PbxState
 
-from .conftest import PBX_ID
+from .conftest import PBX_ID, advance
+from .reference_pbx import ReferencePbx, fixture_bytes
 
 SENTENCES = Path(__file__).parent.parent / "custom_sentences"
-# Extensions whose entities the tests expose to Assist; 212 stays unexposed.
-EXPOSED = [str(exten) for exten in range(201, 212)]
+# The reference-shaped PBX: 201 Mario Rossi forwards to a mobile and has
+# 3 new voicemails, 202 Giulia Bianchi does not forward and has no mailbox,
+# 203 Luca Verdi has 3 new voicemails. Its phonebook: Anna Esposito and the
+# company Caffè Città.
+EXPOSED = ["201", "202", "203"]
 
 
-@pytest.fixture
-def scenario() -> dict[str, Any]:
-    """Twelve extensions; 201 Stefano Villa has voicemail, 210 has 4 new."""
-    return {"extensions": 12}
+def placed_calls(pbx: ReferencePbx) -> list[tuple[str | None, str | None]]:
+    """(exten, number) of every click2call request."""
+    return [
+        (body.findtext("click2call/exten"), body.findtext("click2call/number_to_call"))
+        for body in (
+            ET.fromstring(r.body)  # noqa: S314 - our own requests
+            for r in pbx.seen("POST", "/click2call")
+        )
+    ]
 
 
 @pytest.fixture(autouse=True)
-async def assist(hass: HomeAssistant, init_integration: Any, tmp_path: Path) -> None:
+async def assist(
+    hass: HomeAssistant, reference_integration: Any, tmp_path: Path
+) -> None:
     """The conversation agent with the shipped sentences, as a user installs them."""
     shutil.copytree(SENTENCES, tmp_path / "custom_sentences")
     hass.config.config_dir = str(tmp_path)
@@ -85,46 +99,49 @@ def admin(hass_admin_user: User) -> Context:
 
 
 async def test_call_a_phonebook_contact(
-    hass: HomeAssistant, pbx_state: PbxState, admin: Context
+    hass: HomeAssistant, reference_pbx: ReferencePbx, admin: Context
 ) -> None:
-    """A contact's name is looked up in the PBX phonebook."""
-    response = await say(hass, "call Mario Rossi from Stefano Villa", context=admin)
-    placed = pbx_state.placed_calls[-1]
-    assert (placed.exten, placed.number) == ("201", "+390248512231")
-    assert speech(response).startswith("Calling Mario Rossi from Stefano Villa")
+    """A contact's name or company is looked up in the PBX phonebook."""
+    response = await say(hass, "call Anna Esposito from Giulia Bianchi", context=admin)
+    assert speech(response).startswith("Calling Anna Esposito from Giulia Bianchi")
+    await say(hass, "call Caffè Città from Giulia Bianchi", context=admin)
+    assert placed_calls(reference_pbx) == [
+        ("202", "+390212345678"),
+        ("202", "0612345678"),
+    ]
 
 
 async def test_call_a_colleague_or_number(
-    hass: HomeAssistant, pbx_state: PbxState, admin: Context
+    hass: HomeAssistant, reference_pbx: ReferencePbx, admin: Context
 ) -> None:
     """A colleague's name dials their extension; digits dial as they are."""
-    await say(hass, "call Vittoria Donati from 201")
-    await say(hass, "call 02 1234567 from stefano villa", context=admin)
-    await say(hass, "chiama Vittoria Donati da Stefano Villa", language="it")
-    assert [(c.exten, c.number) for c in pbx_state.placed_calls] == [
-        ("201", "202"),
-        ("201", "021234567"),
-        ("201", "202"),
+    await say(hass, "call Luca Verdi from 202")
+    await say(hass, "call 02 1234567 from giulia bianchi", context=admin)
+    await say(hass, "chiama Luca Verdi da Giulia Bianchi", language="it")
+    assert placed_calls(reference_pbx) == [
+        ("202", "203"),
+        ("202", "021234567"),
+        ("202", "203"),
     ]
 
 
 async def test_call_errors_are_spoken(
-    hass: HomeAssistant, pbx_state: PbxState, admin: Context
+    hass: HomeAssistant, reference_pbx: ReferencePbx, admin: Context
 ) -> None:
     """Unknown people and extensions get an answer, and no call."""
-    response = await say(hass, "call Nobody Atall from Stefano Villa", context=admin)
+    response = await say(hass, "call Nobody Atall from Giulia Bianchi", context=admin)
     assert refused(response) == "I couldn't find Nobody Atall in the phonebook."
-    response = await say(hass, "call Mario Rossi from Kitchen", context=admin)
+    response = await say(hass, "call Anna Esposito from Kitchen", context=admin)
     assert "extension called Kitchen" in refused(response)
     response = await intent.async_handle(
-        hass, "test", "KalliopeCall", {"contact": {"value": "Mario Rossi"}}
+        hass, "test", "KalliopeCall", {"contact": {"value": "Anna Esposito"}}
     )
     assert refused(response) == "Which extension should ring first?"
-    assert pbx_state.placed_calls == []
+    assert placed_calls(reference_pbx) == []
 
 
 async def test_expected_failures_are_spoken_not_logged(
-    hass: HomeAssistant, pbx_state: PbxState, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, reference_pbx: ReferencePbx, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No target, unknown extension, number not allowed, PBX refusal: our words.
 
@@ -132,7 +149,7 @@ async def test_expected_failures_are_spoken_not_logged(
     occurred" and logs a traceback; none of these may do that.
     """
     response = await say(
-        hass, "turn on call forwarding for Stefano Villa", context=Context()
+        hass, "turn on call forwarding for Giulia Bianchi", context=Context()
     )
     assert "without a signed-in user" in refused(response)
     hass.config_entries.async_update_entry(
@@ -143,16 +160,16 @@ async def test_expected_failures_are_spoken_not_logged(
     answers = [
         refused(await say(hass, sentence, language))
         for sentence, language in (
-            ("turn on call forwarding for Stefano Villa", "en"),
-            ("attiva l'inoltro di chiamata per Stefano Villa", "it"),
-            ("call Mario Rossi from Kitchen", "en"),
-            ("call 02 1234567 from Stefano Villa", "en"),
-            ("chiama 02 1234567 da Stefano Villa", "it"),
+            ("turn on call forwarding for Giulia Bianchi", "en"),
+            ("attiva l'inoltro di chiamata per Giulia Bianchi", "it"),
+            ("call Anna Esposito from Kitchen", "en"),
+            ("call 02 1234567 from Giulia Bianchi", "en"),
+            ("chiama 02 1234567 da Giulia Bianchi", "it"),
         )
     ]
     assert answers == [
-        "Set the forwarding target of extension 201 first.",
-        "Imposta prima la destinazione dell'inoltro dell'interno 201.",
+        "Set the forwarding target of extension 202 first.",
+        "Imposta prima la destinazione dell'inoltro dell'interno 202.",
         "I don't know an extension called Kitchen that is exposed to Assist.",
         "Only an administrator can call the outside number 021234567: no Allowed"
         " numbers are set in the integration options. An administrator can set"
@@ -165,140 +182,144 @@ async def test_expected_failures_are_spoken_not_logged(
     ]
     assert "unexpected error" not in " ".join(answers).lower()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
-    assert pbx_state.placed_calls == []
+    assert placed_calls(reference_pbx) == []
 
 
 @pytest.mark.parametrize("entry_options", [{CONF_ALLOWED_NUMBERS: r"0[1-9][0-9]{5,9}"}])
 async def test_voice_satellites_dial_only_allowed_numbers(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """With no user, outside numbers must match Allowed numbers."""
-    response = await say(hass, "call 0039 02 1234567 from Stefano Villa")
+    response = await say(hass, "call 0039 02 1234567 from Giulia Bianchi")
     assert "not allowed" in refused(response)
-    await say(hass, "call 02 1234567 from Stefano Villa")
-    assert [c.number for c in pbx_state.placed_calls] == ["021234567"]
+    await say(hass, "call 02 1234567 from Giulia Bianchi")
+    assert placed_calls(reference_pbx) == [("202", "021234567")]
 
 
 async def test_pbx_errors_are_spoken(
-    hass: HomeAssistant, pbx_state: PbxState, admin: Context
+    hass: HomeAssistant, reference_pbx: ReferencePbx, admin: Context
 ) -> None:
     """A PBX refusal becomes Assist's answer, not a crash."""
-    pbx_state.set_pending(True)
+    reference_pbx.pending = True
     response = await say(
-        hass, "turn off call forwarding for Marco Caputo", context=admin
+        hass, "turn off call forwarding for Mario Rossi", context=admin
     )
     assert "not applied yet" in refused(response)
-    response = await say(hass, "call Mario Rossi from Salvatore Lucà", context=admin)
+    reference_pbx.answer(
+        "/click2call",
+        fixture_bytes("click2call_ok.xml")
+        .replace(b"<code>0</code>", b"<code>10</code>")
+        .replace(b"Success", b"Error"),
+    )
+    response = await say(hass, "call Anna Esposito from Luca Verdi", context=admin)
     assert "error 10" in refused(response)
 
 
 async def test_only_extensions_exposed_to_assist(
-    hass: HomeAssistant, pbx_state: PbxState, admin: Context
+    hass: HomeAssistant, reference_pbx: ReferencePbx, admin: Context
 ) -> None:
     """An extension with no entity exposed to Assist is unknown to it."""
-    config = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.extensions
-    hidden = config["212"].name
-    assert hidden
-    response = await say(hass, f"call 202 from {hidden}", context=admin)
+    async_expose_entity(
+        hass, "conversation", "binary_sensor.luca_verdi_registered", False
+    )
+    response = await say(hass, "call 202 from Luca Verdi", context=admin)
     assert "exposed to Assist" in refused(response)
-    response = await say(hass, f"does {hidden} have new voicemail")
+    response = await say(hass, "does Luca Verdi have new voicemail")
     assert "exposed to Assist" in refused(response)
     # Nor is it found by name as someone to call; its digits still dial.
-    response = await say(hass, f"call {hidden} from Stefano Villa", context=admin)
-    assert refused(response) == f"I couldn't find {hidden} in the phonebook."
-    assert pbx_state.placed_calls == []
-    await say(hass, "call 212 from Stefano Villa")
-    assert [c.number for c in pbx_state.placed_calls] == ["212"]
+    response = await say(hass, "call Luca Verdi from Giulia Bianchi", context=admin)
+    assert refused(response) == "I couldn't find Luca Verdi in the phonebook."
+    assert placed_calls(reference_pbx) == []
+    await say(hass, "call 203 from Giulia Bianchi")
+    assert placed_calls(reference_pbx) == [("202", "203")]
 
 
 async def test_call_forwarding_on_and_off(
-    hass: HomeAssistant, pbx_state: PbxState, admin: Context
+    hass: HomeAssistant, reference_pbx: ReferencePbx, admin: Context
 ) -> None:
     """On forwards to the target; off restores the failover from before."""
-    before = pbx_state.get_failover("201")
+    before = reference_pbx.failover("202")
     await hass.services.async_call(
         "text",
         "set_value",
-        {"entity_id": "text.stefano_villa_forwarding_target", "value": "202"},
+        {"entity_id": "text.giulia_bianchi_forwarding_target", "value": "203"},
         blocking=True,
     )
     response = await say(
-        hass, "turn on call forwarding for Stefano Villa", context=admin
+        hass, "turn on call forwarding for Giulia Bianchi", context=admin
     )
-    assert pbx_state.get_failover("201")["type"] == "FORWARD_TO_EXTEN"
-    assert pbx_state.get_failover("201")["value"] == "202"
-    assert speech(response) == "Calls to Stefano Villa are now forwarded to 202."
+    forwarded = reference_pbx.failover("202")
+    assert (forwarded["type"], forwarded["value"]) == ("FORWARD_TO_EXTEN", "203")
+    assert speech(response) == "Calls to Giulia Bianchi are now forwarded to 203."
 
     response = await say(
-        hass, "disattiva l'inoltro di chiamata per 201", "it", context=admin
+        hass, "disattiva l'inoltro di chiamata per 202", "it", context=admin
     )
-    assert pbx_state.get_failover("201") == before
+    assert reference_pbx.failover("202") == before
     assert "disattivato" in speech(response)
 
 
 async def test_call_forwarding_intent_is_admin_only(
-    hass: HomeAssistant, pbx_state: PbxState, hass_read_only_user: User
+    hass: HomeAssistant, reference_pbx: ReferencePbx, hass_read_only_user: User
 ) -> None:
     """Like the switch, only administrators may change forwarding by voice."""
     response = await say(
         hass,
-        "turn off call forwarding for Marco Caputo",
+        "turn off call forwarding for Mario Rossi",
         context=Context(user_id=hass_read_only_user.id),
     )
     assert refused(response) == "Only an administrator can change call forwarding."
-    assert pbx_state.get_failover("203")["type"] == "FORWARD_TO_EXTERNAL_NUMBER"
+    assert reference_pbx.writes() == []
 
 
 async def test_call_forwarding_by_voice_satellite_needs_the_option(
-    hass: HomeAssistant, pbx_state: PbxState
+    hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """A satellite has no user: refused unless an administrator allowed it."""
-    before = pbx_state.get_failover("203")
-    response = await say(hass, "turn off call forwarding for Marco Caputo")
+    response = await say(hass, "turn off call forwarding for Mario Rossi")
     assert "without a signed-in user" in refused(response)
-    assert pbx_state.get_failover("203") == before
+    assert reference_pbx.writes() == []
 
     hass.config_entries.async_update_entry(
         hass.config_entries.async_entries(DOMAIN)[0],
         options={CONF_VOICE_FORWARDING_WITHOUT_USER: True},
     )
     await hass.async_block_till_done()
-    response = await say(hass, "turn off call forwarding for Marco Caputo")
+    response = await say(hass, "turn off call forwarding for Mario Rossi")
     assert response.response_type is intent.IntentResponseType.ACTION_DONE
-    assert pbx_state.get_failover("203")["type"] != "FORWARD_TO_EXTERNAL_NUMBER"
+    assert reference_pbx.failover("201")["type"] == "FORWARD_TO_VOICEMAIL"
 
 
 async def test_forwarding_switch_is_not_exposed_by_default(
     hass: HomeAssistant,
 ) -> None:
     """HassTurnOn from a satellite cannot reach forwarding unless exposed on purpose."""
-    response = await say(hass, "turn on Marco Caputo call forwarding")
+    response = await say(hass, "turn off Mario Rossi call forwarding")
     assert response.response_type is intent.IntentResponseType.ERROR
-    state = hass.states.get("switch.marco_caputo_call_forwarding")
+    state = hass.states.get("switch.mario_rossi_call_forwarding")
     assert state is not None
+    assert state.state == "on"
 
 
-async def test_voicemail(hass: HomeAssistant, pbx_state: PbxState) -> None:
+async def test_voicemail(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
+) -> None:
     """The total, who it is for, and per extension."""
     response = await say(hass, "do I have new voicemail")
     assert speech(response) == (
-        "There are 6 new voicemail messages: Stefano Villa (2), Leonardo Fiore (4)."
+        "There are 6 new voicemail messages: Mario Rossi (3), Luca Verdi (3)."
     )
-    response = await say(hass, "does Stefano Villa have any new voicemails")
-    assert speech(response) == (
-        "There are 2 new voicemail messages: Stefano Villa (2)."
-    )
-    response = await say(hass, "does Roberto Gallo have new voicemail")
+    response = await say(hass, "does Mario Rossi have any new voicemails")
+    assert speech(response) == "There are 3 new voicemail messages: Mario Rossi (3)."
+    response = await say(hass, "does Giulia Bianchi have new voicemail")
     assert speech(response) == "There is no new voicemail."
 
-    pbx_state.set_voicemail("201", new=0)
-    pbx_state.set_voicemail("210", new=1)
-    entry = hass.config_entries.async_entries("kalliopepbx")[0]
-    await entry.runtime_data.voicemail.async_refresh()
+    count = fixture_bytes("voicemail_count.xml")
+    reference_pbx.answer("/voicemails/count/201", count.replace(b">3<", b">0<"))
+    reference_pbx.answer("/voicemails/count/203", count.replace(b">3<", b">1<"))
+    await advance(hass, freezer, VOICEMAIL_INTERVAL)
     response = await say(hass, "ci sono nuovi messaggi in segreteria", "it")
-    assert (
-        speech(response) == "C'è 1 nuovo messaggio in segreteria, per Leonardo Fiore."
-    )
+    assert speech(response) == "C'è 1 nuovo messaggio in segreteria, per Luca Verdi."
 
 
 async def test_no_pbx_loaded(hass: HomeAssistant) -> None:
@@ -310,18 +331,18 @@ async def test_no_pbx_loaded(hass: HomeAssistant) -> None:
 
 
 async def test_refusal_through_the_conversation_api(
-    hass: HomeAssistant, pbx_state: PbxState, hass_client: Any
+    hass: HomeAssistant, hass_client: Any
 ) -> None:
     """`/api/conversation/process`, as the frontend sends a typed sentence."""
     client = await hass_client()
     answer = await client.post(
         "/api/conversation/process",
-        json={"text": "turn on call forwarding for Stefano Villa", "language": "en"},
+        json={"text": "turn on call forwarding for Giulia Bianchi", "language": "en"},
     )
     assert answer.status == 200
     response = (await answer.json())["response"]
     assert response["response_type"] == "error"
     assert (
         response["speech"]["plain"]["speech"]
-        == "Set the forwarding target of extension 201 first."
+        == "Set the forwarding target of extension 202 first."
     )
