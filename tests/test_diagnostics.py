@@ -17,11 +17,17 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import paths
 
 from custom_components.kalliopepbx.api import DigestCredentials
-from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
 from custom_components.kalliopepbx.const import CONF_AUTH, CONF_CDR_PRIVACY_MD5, DOMAIN
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 
-from .conftest import PASSWORD, TITLE, entry_data, load_fixture_bytes
+from .conftest import (
+    PASSWORD,
+    TITLE,
+    digest_password,
+    entry_data,
+    load_fixture_bytes,
+    md5_hex,
+)
 
 # The simulator listens on a new port every run.
 VARIABLE = paths("entry.data.port")

@@ -52,7 +52,6 @@ from custom_components.kalliopepbx.api import (
     KalliopeConnectionError,
     KalliopeResponseError,
 )
-from custom_components.kalliopepbx.api.auth import md5_hex
 from custom_components.kalliopepbx.const import (
     CONF_AUTH,
     CONF_CDR_PRIVACY_MD5,
@@ -67,7 +66,7 @@ from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 from simulator.app import create_app
 from simulator.tls import make_self_signed_cert, server_ssl_context
 
-from .conftest import PBX_ID, TITLE, entry_data
+from .conftest import PBX_ID, TITLE, entry_data, md5_hex
 from .test_faults import VirtualClock
 
 ADMIN_PASSWORD = "Adm1n-Secret-7f3kQ"
