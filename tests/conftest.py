@@ -3,9 +3,13 @@ or the reference-shaped fake) and a config entry pointing at it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from enum import StrEnum
+import logging
+from pathlib import Path
 import socket
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -19,8 +23,10 @@ from homeassistant.const import (
     CONF_SSL,
     CONF_USERNAME,
     CONF_VERIFY_SSL,
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
 )
-from homeassistant.core import Context, HomeAssistant
+from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -46,7 +52,13 @@ from custom_components.kalliopepbx.const import (
     CONF_TENANT_DOMAIN,
     DOMAIN,
 )
-from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
+from simulator import (
+    PbxState,
+    RunningSimulator,
+    build_scenario,
+    run_simulator,
+    server_ssl_context,
+)
 
 from .reference_pbx import (
     PASSWORD,
@@ -103,6 +115,68 @@ async def press(
         blocking=True,
         context=context,
     )
+
+
+LOGGER_NAME = "custom_components.kalliopepbx"
+
+
+def our_log_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """The integration's log lines (INFO and up) that contain `text`."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith(LOGGER_NAME)
+        and record.levelno >= logging.INFO
+        and text in record.getMessage()
+    ]
+
+
+def record_state_writes(hass: HomeAssistant) -> list[str]:
+    """Entity ids of every state write (changed or only reported) from now on."""
+    writes: list[str] = []
+
+    @callback
+    def record(event: Event[Any]) -> None:
+        writes.append(event.data["entity_id"])
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    hass.bus.async_listen(
+        EVENT_STATE_REPORTED, record, event_filter=callback(lambda _: True)
+    )
+    return writes
+
+
+@asynccontextmanager
+async def serve_over_tls(
+    state: PbxState, cert: Path, key: Path
+) -> AsyncIterator[RunningSimulator]:
+    """The simulator over HTTPS with a self-signed certificate.
+
+    The server shares the test's event loop, whose harness fails a test on
+    any exception reported to the loop: the server's report of a handshake
+    the client refused is expected here and is the only one dropped.
+    """
+    loop = asyncio.get_running_loop()
+    harness_handler = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith(
+            "Error on transport creation for incoming connection"
+        ):
+            return
+        if harness_handler is not None:
+            harness_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    try:
+        async with run_simulator(
+            state, ssl_context=server_ssl_context(cert, key)
+        ) as sim:
+            yield sim
+    finally:
+        loop.set_exception_handler(harness_handler)
 
 
 def free_port() -> int:

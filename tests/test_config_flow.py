@@ -5,7 +5,6 @@ skew and moving between PBXs on the simulator."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 import json
@@ -54,7 +53,6 @@ from simulator import (
     build_scenario,
     make_self_signed_cert,
     run_simulator,
-    server_ssl_context,
 )
 
 from .conftest import (
@@ -64,6 +62,7 @@ from .conftest import (
     free_port,
     load_fixture_bytes,
     md5_hex,
+    serve_over_tls,
 )
 from .reference_pbx import (
     PASSWORD as REFERENCE_PASSWORD,
@@ -143,36 +142,10 @@ async def start_reconfigure_flow(
 async def tls_simulator(
     hass: HomeAssistant, socket_enabled: None, tmp_path: Path
 ) -> AsyncIterator[RunningSimulator]:
-    """The PBX behind HTTPS with a self-signed certificate.
-
-    The server shares Home Assistant's event loop, whose test harness fails
-    a test on any exception reported to the loop: the server side of the
-    refused handshake (the client hangs up) is expected here, so only that
-    report is dropped.
-    """
-    loop = asyncio.get_running_loop()
-    harness_handler = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith(
-            "Error on transport creation for incoming connection"
-        ):
-            return
-        if harness_handler is not None:
-            harness_handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
+    """The PBX behind HTTPS with a self-signed certificate."""
     cert, key = make_self_signed_cert(tmp_path)
-    state = build_scenario(3, password=PASSWORD)
-    loop.set_exception_handler(handler)
-    try:
-        async with run_simulator(
-            state, ssl_context=server_ssl_context(cert, key)
-        ) as sim:
-            yield sim
-    finally:
-        loop.set_exception_handler(harness_handler)
+    async with serve_over_tls(build_scenario(3, password=PASSWORD), cert, key) as sim:
+        yield sim
 
 
 @pytest.fixture

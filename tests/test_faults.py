@@ -31,9 +31,8 @@ from custom_components.kalliopepbx.const import DOMAIN
 from simulator import PbxState, RunningSimulator
 from simulator.app import create_app
 
-from .conftest import PASSWORD, PBX_ID
+from .conftest import LOGGER_NAME, PASSWORD, PBX_ID, our_log_lines
 
-LOGGER_NAME = "custom_components.kalliopepbx"
 LOST = "is unavailable"
 BACK = "is available again"
 # The client's timeout in the fault window, and what "slow" and "too slow" mean.
@@ -200,17 +199,6 @@ def unavailable(hass: HomeAssistant) -> set[str]:
     }
 
 
-def log_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    """Our log lines (INFO and up) that contain `text`."""
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name.startswith(LOGGER_NAME)
-        and record.levelno >= logging.INFO
-        and text in record.getMessage()
-    ]
-
-
 def assert_nothing_went_wrong(caplog: pytest.LogCaptureFixture) -> None:
     """No error anywhere, no warning of ours, no stray exception."""
     bad = [
@@ -285,10 +273,10 @@ async def test_pbx_wide_fault(
     await clock.advance(FAULT_WINDOW_S)
 
     assert unavailable(hass) == set(before)
-    lost = log_lines(caplog, LOST)
+    lost = our_log_lines(caplog, LOST)
     assert len(lost) == 1
     assert "KalliopePBX Office" in lost[0]
-    assert log_lines(caplog, BACK) == []
+    assert our_log_lines(caplog, BACK) == []
     assert init_integration.state is ConfigEntryState.LOADED
     assert reauth_flows(hass) == []
 
@@ -296,8 +284,8 @@ async def test_pbx_wide_fault(
     await clock.advance(REGISTRATIONS_S)
 
     assert shown(hass) == before
-    assert len(log_lines(caplog, LOST)) == 1
-    assert len(log_lines(caplog, BACK)) == 1
+    assert len(our_log_lines(caplog, LOST)) == 1
+    assert len(our_log_lines(caplog, BACK)) == 1
     assert_nothing_went_wrong(caplog)
 
 
@@ -318,16 +306,16 @@ async def test_pbx_down_for_several_cycles(
     await clock.advance(15 * 60)
 
     assert unavailable(hass) == set(before)
-    assert len(log_lines(caplog, LOST)) == 1
-    assert log_lines(caplog, BACK) == []
+    assert len(our_log_lines(caplog, LOST)) == 1
+    assert our_log_lines(caplog, BACK) == []
 
     await pbx_power.on()
     pbx_state.reset_counters()
     await clock.advance(REGISTRATIONS_S)
 
     assert shown(hass) == before
-    assert len(log_lines(caplog, LOST)) == 1
-    assert len(log_lines(caplog, BACK)) == 1
+    assert len(our_log_lines(caplog, LOST)) == 1
+    assert len(our_log_lines(caplog, BACK)) == 1
     # Back in one interval: one refresh of each coordinator, no more.
     assert pbx_state.counters["GET /users/registrations/"] == 1
     assert pbx_state.counters["GET /license/pxbinstance"] == 1
@@ -353,7 +341,7 @@ async def test_slow_answers_near_the_timeout(
 
     assert shown(hass) == before
     assert pbx_state.counters["GET /license/pxbinstance"] == 1
-    assert log_lines(caplog, LOST) == []
+    assert our_log_lines(caplog, LOST) == []
     assert_nothing_went_wrong(caplog)
 
 
@@ -392,7 +380,7 @@ async def test_credentials_refused_mid_run(
     assert len(flows) == 1
     assert flows[0]["context"]["entry_id"] == init_integration.entry_id
     assert unavailable(hass) == set(before)
-    assert len(log_lines(caplog, LOST)) == 1
+    assert len(our_log_lines(caplog, LOST)) == 1
     # Each coordinator was refused once, and then stopped asking.
     refused = dict(pbx_state.counters)
     assert refused["GET /users/registrations/"] == 1
@@ -459,7 +447,7 @@ async def test_license_expired_then_active(
     assert "sensor.kalliopepbx_office_licence_status" not in gone
     assert init_integration.state is ConfigEntryState.LOADED
     # A licence problem is a repair issue, not an outage.
-    assert log_lines(caplog, LOST) == []
+    assert our_log_lines(caplog, LOST) == []
 
     pbx_state.set_license("ACTIVE")
     await clock.advance(REGISTRATIONS_S)
@@ -492,7 +480,7 @@ async def test_one_mailbox_failing(
     assert {k: v for k, v in shown(hass).items() if k not in mailbox} == {
         k: v for k, v in before.items() if k not in mailbox
     }
-    assert log_lines(caplog, LOST) == []
+    assert our_log_lines(caplog, LOST) == []
 
     pbx_state.clear_faults()
     await clock.advance(VOICEMAIL_S)
@@ -528,12 +516,12 @@ async def test_one_endpoint_failing_persistently(
     gone = unavailable(hass)
     assert gone
     assert entity_ids(hass, f"{PBX_ID}_201_registered") & gone == set()
-    assert len(log_lines(caplog, LOST)) == 1
-    assert log_lines(caplog, BACK) == []
+    assert len(our_log_lines(caplog, LOST)) == 1
+    assert our_log_lines(caplog, BACK) == []
 
     pbx_state.clear_faults()
     await clock.advance(SYSTEM_S)
 
     assert shown(hass) == before
-    assert len(log_lines(caplog, BACK)) == 1
+    assert len(our_log_lines(caplog, BACK)) == 1
     assert_nothing_went_wrong(caplog)

@@ -11,13 +11,11 @@ from unittest.mock import patch
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
-    EVENT_STATE_CHANGED,
-    EVENT_STATE_REPORTED,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -43,7 +41,15 @@ from custom_components.kalliopepbx.diagnostics import (
 )
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 
-from .conftest import PBX_ID, TITLE, advance, entry_data, find_device, free_port
+from .conftest import (
+    PBX_ID,
+    TITLE,
+    advance,
+    entry_data,
+    find_device,
+    free_port,
+    record_state_writes,
+)
 
 VOICEMAIL_COUNTS = "GET /voicemails/count/{mailbox}"
 VM_MAILBOXES = ["202", "203", "204", "205", "207", "208", "209"]  # demo scenario
@@ -66,17 +72,7 @@ def add_entry(
 @pytest.fixture
 def state_writes(hass: HomeAssistant) -> list[str]:
     """Entity ids of every state write (changed or only reported) from now on."""
-    writes: list[str] = []
-
-    @callback
-    def record(event: Event[Any]) -> None:
-        writes.append(event.data["entity_id"])
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
-    hass.bus.async_listen(
-        EVENT_STATE_REPORTED, record, event_filter=callback(lambda _: True)
-    )
-    return writes
+    return record_state_writes(hass)
 
 
 # ---------------------------------------------------------------- setup

@@ -23,10 +23,9 @@ from custom_components.kalliopepbx.diagnostics import (
 )
 from simulator import PbxState
 
-from .conftest import PBX_ID, find_device, load_fixture_bytes
+from .conftest import PBX_ID, find_device, load_fixture_bytes, our_log_lines
 
 FOREVER = 10**6
-LOGGER_NAME = "custom_components.kalliopepbx"
 
 
 @dataclass(frozen=True)
@@ -141,16 +140,6 @@ async def refresh(hass: HomeAssistant, entry: MockConfigEntry, *names: str) -> N
     await hass.async_block_till_done()
 
 
-def our_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name.startswith(LOGGER_NAME)
-        and record.levelno >= logging.INFO
-        and text in record.getMessage()
-    ]
-
-
 @pytest.mark.parametrize("breakage", BREAKAGES)
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_one_endpoint_failing_costs_only_its_entities(
@@ -179,15 +168,15 @@ async def test_one_endpoint_failing_costs_only_its_entities(
     diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
     assert diagnostics["failed_endpoints"] == [breakage.name]
     # One line when it is lost, however many polls it stays broken.
-    assert len(our_lines(caplog, "is unavailable")) == 1
-    assert our_lines(caplog, "is available again") == []
+    assert len(our_log_lines(caplog, "is unavailable")) == 1
+    assert our_log_lines(caplog, "is available again") == []
 
     pbx_state.clear_faults()
     await refresh(hass, init_integration, breakage.coordinator)
 
     assert states_by_key(hass) == before
-    assert len(our_lines(caplog, "is unavailable")) == 1
-    assert len(our_lines(caplog, "is available again")) == 1
+    assert len(our_log_lines(caplog, "is unavailable")) == 1
+    assert len(our_log_lines(caplog, "is available again")) == 1
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES)

@@ -12,12 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from homeassistant.const import (
-    EVENT_STATE_CHANGED,
-    EVENT_STATE_REPORTED,
     STATE_OFF,
     STATE_ON,
 )
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -26,7 +24,7 @@ from custom_components.kalliopepbx.const import DOMAIN
 from custom_components.kalliopepbx.coordinator import KalliopeRuntimeData
 from simulator import PbxState
 
-from .conftest import PBX_ID
+from .conftest import PBX_ID, record_state_writes
 
 EXTENSIONS = 1000
 
@@ -59,21 +57,6 @@ VOICEMAIL_COUNTS = "GET /voicemails/count/{mailbox}"
 def scenario() -> dict[str, Any]:
     """A PBX with 1000 extensions, about half of them with voicemail."""
     return {"extensions": EXTENSIONS, "seed": 1}
-
-
-def record_writes(hass: HomeAssistant) -> list[str]:
-    """Entity ids of every state written from now on, changed or not."""
-    writes: list[str] = []
-
-    @callback
-    def record(event: Event[Any]) -> None:
-        writes.append(event.data["entity_id"])
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
-    hass.bus.async_listen(
-        EVENT_STATE_REPORTED, record, event_filter=callback(lambda _: True)
-    )
-    return writes
 
 
 def entity_id_of(
@@ -150,7 +133,7 @@ async def assert_unchanged_poll(
     with_voicemail = {e for e, x in pbx_state.extensions.items() if x.vm_enabled}
     assert 400 < len(with_voicemail) < 600
     assert set(runtime.voicemail.mailboxes_to_poll()) == with_voicemail
-    writes = record_writes(hass)
+    writes = record_state_writes(hass)
 
     counters = await refreshed(hass, pbx_state, runtime.registrations.async_refresh)
     assert counters == REGISTRATION_REQUESTS
@@ -195,7 +178,7 @@ async def assert_one_change_reaches_only_its_entities(
     assert unregistered_total is not None
     registered_before = int(hass.states.get(registered_total).state)
 
-    writes = record_writes(hass)
+    writes = record_state_writes(hass)
     pbx_state.set_registration(exten, "UNREACHABLE")
     await runtime.registrations.async_refresh()
     await hass.async_block_till_done()

@@ -64,9 +64,9 @@ from custom_components.kalliopepbx.diagnostics import (
 )
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 from simulator.app import create_app
-from simulator.tls import make_self_signed_cert, server_ssl_context
+from simulator.tls import make_self_signed_cert
 
-from .conftest import PBX_ID, TITLE, entry_data, md5_hex
+from .conftest import PBX_ID, TITLE, entry_data, md5_hex, serve_over_tls
 from .test_faults import VirtualClock
 
 ADMIN_PASSWORD = "Adm1n-Secret-7f3kQ"
@@ -325,33 +325,9 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 async def tls_simulator(
     socket_enabled: None, pbx_state: PbxState, certificate: tuple[Path, Path]
 ) -> AsyncIterator[RunningSimulator]:
-    """The simulated PBX over HTTPS with its self-signed certificate.
-
-    The server shares the test's event loop, whose harness fails a test on
-    any exception reported to the loop: the server's report of a handshake
-    the client refused is expected here and is the only one dropped.
-    """
-    loop = asyncio.get_running_loop()
-    harness_handler = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith(
-            "Error on transport creation for incoming connection"
-        ):
-            return
-        if harness_handler is not None:
-            harness_handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
-    try:
-        async with run_simulator(
-            pbx_state, ssl_context=server_ssl_context(*certificate)
-        ) as sim:
-            yield sim
-    finally:
-        loop.set_exception_handler(harness_handler)
+    """The simulated PBX over HTTPS with its self-signed certificate."""
+    async with serve_over_tls(pbx_state, *certificate) as sim:
+        yield sim
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.kalliopepbx.const import DOMAIN
 from simulator import PbxState, RunningSimulator
 
-from .conftest import PBX_ID
-from .test_faults import BACK, LOGGER_NAME, LOST, PbxPower, VirtualClock
+from .conftest import LOGGER_NAME, PBX_ID
+from .test_faults import BACK, LOST, PbxPower, VirtualClock
 
 HOURS = float(os.environ.get("KALLIOPE_SOAK_HOURS", "3"))
 SEED = int(os.environ.get("KALLIOPE_SOAK_SEED", "1"))
