@@ -114,6 +114,8 @@ class ReferencePbx:
     host: str = "127.0.0.1"
     port: int = 0
     pending: bool = False
+    # False: writes are acknowledged but not kept (a PBX that ignores them).
+    keeps_writes: bool = True
     configs: dict[str, ET.Element] = field(default_factory=dict)
     _applied: dict[str, ET.Element] = field(default_factory=dict)
 
@@ -172,6 +174,13 @@ class ReferencePbx:
     def config(self, exten: str) -> ET.Element:
         """Extension `exten`'s `<config>` as the PBX holds it now."""
         return self.configs[exten]
+
+    def load_config(self, fixture: str) -> None:
+        """Hold the `<config>` of a fixture in place of that extension's."""
+        root = ET.fromstring(fixture_bytes(fixture))  # noqa: S314 - a fixture
+        for config in root.iter("config"):
+            self.configs[config.findtext("exten", "")] = config
+        self._applied = copy.deepcopy(self.configs)
 
     def failover(self, exten: str) -> dict[str, str]:
         """The failover the PBX holds for `exten`, by the reference's tag names."""
@@ -320,7 +329,7 @@ class ReferencePbx:
         user = ET.fromstring(request.body).find("user")  # noqa: S314 - our request
         if user is None:
             return _user_result(10, "Invalid user request")
-        config = self.configs[exten]
+        config = self.configs[exten] if self.keeps_writes else ET.Element("config")
         for written in user:
             old = config.find(written.tag)
             if old is not None:

@@ -1,21 +1,17 @@
-"""Forwarding changes: ordering with apply/revert, read-back, concurrent
-entities, unapplied changes across restarts, the whole failover kept and the
-outbound line taken from one source."""
+"""Forwarding changes on the simulator: ordering with apply/revert,
+concurrent entities and unapplied changes across restarts. Read-back, the
+whole failover and the outbound line are in test_forwarding_reference.py."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from unittest.mock import patch
-from xml.etree import ElementTree as ET
 
-from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import ATTR_ENTITY_ID, STATE_ON
+from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -28,12 +24,11 @@ from custom_components.kalliopepbx.api import (
     Failover,
     FailoverType,
     KalliopeClient,
-    xml,
 )
 from custom_components.kalliopepbx.const import DOMAIN
 from simulator import PbxState
 
-from .conftest import load_fixture_bytes
+from .conftest import press
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -54,13 +49,6 @@ async def action(hass: HomeAssistant, service: str, data: dict[str, Any]) -> Non
     await hass.services.async_call(DOMAIN, service, data, blocking=True)
 
 
-async def press(hass: HomeAssistant, entity_id: str) -> None:
-    """Press a button and wait for it."""
-    await hass.services.async_call(
-        BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: entity_id}, blocking=True
-    )
-
-
 async def set_target(hass: HomeAssistant, value: str) -> None:
     """Type a forwarding target."""
     await hass.services.async_call(
@@ -79,98 +67,6 @@ def client_of(entry: MockConfigEntry) -> KalliopeClient:
     """The entry's PBX client."""
     client: KalliopeClient = entry.runtime_data.client
     return client
-
-
-class ReferencePbx:
-    """Extension 201's configuration as the API reference shows it.
-
-    `GET /users/configs/201` is answered from a fixture and `PUT` changes its
-    failover, as the PBX does (pending until applied); the simulator answers
-    everything else. `puts` holds every body sent for 201.
-    """
-
-    def __init__(
-        self,
-        pbx_state: PbxState,
-        fixture: str,
-        *,
-        keeps_writes: bool = True,
-        replace: Mapping[str, str] | None = None,
-    ) -> None:
-        """`replace`: text substitutions turning the fixture into a variant."""
-        self.document = load_fixture_bytes(fixture).decode()
-        for old, new in (replace or {}).items():
-            assert old in self.document
-            self.document = self.document.replace(old, new)
-        self.pbx_state = pbx_state
-        self.keeps_writes = keeps_writes
-        self.puts: list[ET.Element] = []
-
-    def failover(self) -> ET.Element:
-        """The `<failover>` the PBX has now."""
-        found = ET.fromstring(self.document).find(  # noqa: S314 - a fixture
-            "configs/config/failover"
-        )
-        assert found is not None
-        return found
-
-    @contextmanager
-    def serving(self, client: KalliopeClient) -> Iterator[None]:
-        """Answer 201's configuration requests for `client`."""
-        real_call = client._call
-
-        async def call(
-            method: str,
-            path: str,
-            endpoint: str,
-            parser: Callable[[bytes, str], Any],
-            *,
-            content: Mapping[str, Any] | None = None,
-            request_id: str | None = None,
-            **kwargs: Any,
-        ) -> Any:
-            if path != "/users/configs/201":
-                return await real_call(
-                    method,
-                    path,
-                    endpoint,
-                    parser,
-                    content=content,
-                    request_id=request_id,
-                    **kwargs,
-                )
-            if method == "GET":
-                return parser(self.document.encode(), endpoint)
-            body = ET.fromstring(  # noqa: S314 - our own request
-                xml.build_request(content or {}, request_id)
-            )
-            self.puts.append(body)
-            written = body.find("user/failover")
-            if self.keeps_writes and written is not None:
-                self.document = re.sub(
-                    r"<failover>.*</failover>",
-                    ET.tostring(written, encoding="unicode"),
-                    self.document,
-                    flags=re.DOTALL,
-                )
-            self.pbx_state.set_pending(True)
-            return parser(load_fixture_bytes("user_saved.xml"), endpoint)
-
-        with patch.object(client, "_call", call):
-            yield
-
-
-def put_failover(put: ET.Element) -> dict[str, str | None]:
-    """The failover fields of a PUT body, by their reference names."""
-    failover = put.find("user/failover")
-    assert failover is not None
-    fields: dict[str, str | None] = {
-        "intro": failover.findtext("intro"),
-        "type": failover.findtext("type"),
-    }
-    for tag in ("name", "value", "gateway_type", "gateway_id", "gateway_name"):
-        fields[tag] = failover.findtext(f"destination/{tag}")
-    return fields
 
 
 # ---------------------------------------------------------------- A: one lock
@@ -259,67 +155,6 @@ async def test_apply_and_revert_wait_for_a_forwarding_change(
     failover = pbx_state.get_failover("201")
     assert (failover["type"], failover["value"]) == ("FORWARD_TO_EXTEN", "205")
     assert pbx_state.pending is False
-
-
-# ---------------------------------------------------------------- B: read back
-
-
-async def test_change_the_pbx_does_not_show_is_reported(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """Write and apply accepted, old forwarding still answered: the user is told."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_ivr.xml", keeps_writes=False)
-    with (
-        pbx.serving(client_of(config_entry)),
-        pytest.raises(HomeAssistantError) as err,
-    ):
-        await action(
-            hass,
-            "set_call_forwarding",
-            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
-        )
-    assert err.value.translation_key == "forwarding_not_applied"
-    placeholders = err.value.translation_placeholders
-    assert placeholders == {
-        "extension": "201",
-        "expected": "forward_to_exten 205",
-        "actual": "forward_to_ivr 1",
-    }
-    assert len(pbx.puts) == 1
-    assert pbx_state.pending is False
-
-
-async def test_restore_the_pbx_does_not_show_is_reported(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """Turning forwarding off is read back too."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_ivr.xml")
-    with pbx.serving(client_of(config_entry)):
-        await set_target(hass, "205")
-        await switch(hass, "turn_on")
-        pbx.keeps_writes = False
-        with pytest.raises(HomeAssistantError) as err:
-            await switch(hass, "turn_off")
-    assert err.value.translation_key == "forwarding_not_applied"
-    assert err.value.translation_placeholders == {
-        "extension": "201",
-        "expected": "forward_to_ivr 1",
-        "actual": "forward_to_exten 205",
-    }
-
-
-async def test_change_read_back_as_written_is_quiet(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """A PBX showing what was written raises nothing."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_ivr.xml")
-    with pbx.serving(client_of(config_entry)):
-        await action(
-            hass,
-            "set_call_forwarding",
-            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
-        )
-    assert pbx.failover().findtext("destination/value") == "205"
 
 
 # ---------------------------------------------------------------- C: text + switch
@@ -524,124 +359,7 @@ async def test_unapplied_change_lost_in_a_pbx_reboot_raises_no_issue(
     assert unapplied_issue(hass, config_entry) is None
 
 
-# ---------------------------------------------------------------- E: whole failover
-
-
-async def test_forwarding_keeps_the_rest_of_the_failover(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """On and off change where calls go; the announcement and names stay."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_ivr.xml")
-    with pbx.serving(client_of(config_entry)):
-        await set_target(hass, "+39 347 000 0001")
-        await switch(hass, "turn_on")
-        assert put_failover(pbx.puts[-1]) == {
-            "intro": "fuori_orario",
-            "type": "FORWARD_TO_EXTERNAL_NUMBER",
-            "name": None,
-            "value": "+393470000001",
-            # 203's outbound line, named as 203's failover names it.
-            "gateway_type": "GATEWAY",
-            "gateway_id": "1",
-            "gateway_name": "PRI Telecom",
-        }
-
-        await switch(hass, "turn_off")
-        assert put_failover(pbx.puts[-1]) == {
-            "intro": "fuori_orario",
-            "type": "FORWARD_TO_IVR",
-            "name": "Menu principale",
-            "value": "1",
-            "gateway_type": None,
-            "gateway_id": None,
-            "gateway_name": None,
-        }
-    assert len(pbx.puts) == 2
-
-
-async def test_restore_keeps_an_announcement_changed_meanwhile(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """The announcement is not forwarding: off keeps the one the PBX has now."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_ivr.xml")
-    with pbx.serving(client_of(config_entry)):
-        await set_target(hass, "205")
-        await switch(hass, "turn_on")
-        pbx.document = pbx.document.replace(
-            "<intro>fuori_orario</intro>", "<intro>ferie_estive</intro>"
-        )
-        await switch(hass, "turn_off")
-    assert put_failover(pbx.puts[-1])["intro"] == "ferie_estive"
-    assert put_failover(pbx.puts[-1])["type"] == "FORWARD_TO_IVR"
-
-
-# ---------------------------------------------------------------- F: outbound line
-
-
-async def test_outbound_line_from_the_extensions_failover(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """A new number goes out through the line the extension forwards through."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_trunk.xml")
-    with pbx.serving(client_of(config_entry)):
-        await set_target(hass, "+39 347 000 0001")
-    assert put_failover(pbx.puts[-1]) == {
-        "intro": "benvenuto",
-        "type": "FORWARD_TO_EXTERNAL_NUMBER",
-        "name": None,
-        "value": "+393470000001",
-        "gateway_type": "TRUNK",
-        "gateway_id": "2",
-        "gateway_name": "VoIP Trunk Messagenet",
-    }
-
-
-async def test_action_on_the_same_outbound_line_keeps_its_name(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """The action naming the line the extension uses now keeps the line's name."""
-    pbx = ReferencePbx(pbx_state, "user_config_failover_trunk.xml")
-    with pbx.serving(client_of(config_entry)):
-        await action(
-            hass,
-            "set_call_forwarding",
-            {
-                "extension": "201",
-                "destination": "0698765432",
-                "gateway_id": "2",
-                "gateway_type": "trunk",
-            },
-        )
-    fields = put_failover(pbx.puts[-1])
-    assert (fields["intro"], fields["value"]) == ("benvenuto", "0698765432")
-    assert (fields["gateway_type"], fields["gateway_id"], fields["gateway_name"]) == (
-        "TRUNK",
-        "2",
-        "VoIP Trunk Messagenet",
-    )
-
-
-async def test_outbound_line_without_type_is_not_guessed(
-    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
-) -> None:
-    """An id whose type the PBX does not give: a clear error, nothing written."""
-    pbx = ReferencePbx(
-        pbx_state,
-        "user_config_failover_trunk.xml",
-        replace={"<gateway_type>TRUNK</gateway_type>": "<gateway_type/>"},
-    )
-    with (
-        pbx.serving(client_of(config_entry)),
-        pytest.raises(ServiceValidationError) as err,
-    ):
-        await set_target(hass, "+39 347 000 0001")
-    assert err.value.translation_key == "gateway_type_unknown"
-    assert err.value.translation_placeholders == {
-        "extension": "201",
-        "gateway_id": "2",
-    }
-    assert pbx.puts == []
-    assert pbx_state.pending is False
+# ---------------------------------------------------------------- outbound line
 
 
 @pytest.mark.parametrize(
