@@ -56,6 +56,8 @@ FAULT_PATHS = (
     "/users/configs/",
 )
 TEMP_EXTEN = "299"
+PART_LOST = ": part of its data is unavailable: "
+PART_BACK = ": data from "
 
 
 @pytest.fixture
@@ -103,9 +105,21 @@ class LineCounter(logging.Handler):
         self.tally = tally
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Count lost/back lines, warnings and errors."""
+        """Count lost/back lines, warnings and errors.
+
+        A whole PBX is lost and back in one line each. Endpoints failing
+        while the rest answers are named together in one line, and may come
+        back in other groupings: those are counted by endpoint.
+        """
         message = record.getMessage()
-        if LOST in message:
+        if PART_LOST in message:
+            self.tally.lines["endpoints lost"] += len(
+                message.partition(PART_LOST)[2].split("; ")
+            )
+        elif PART_BACK in message:
+            names = message.partition(PART_BACK)[2].rpartition(BACK)[0]
+            self.tally.lines["endpoints back"] += len(names.split(", "))
+        elif LOST in message:
             self.tally.lines["lost"] += 1
         elif BACK in message:
             self.tally.lines["back"] += 1
@@ -384,6 +398,8 @@ async def test_soak(
         f"  faults injected: {sum(tally.faults.values())} {dict(sorted(tally.faults.items()))}\n"
         f"  PBX changes: {sum(tally.changes.values())} {dict(sorted(tally.changes.items()))}\n"
         f"  log lines: {tally.lines['lost']} lost, {tally.lines['back']} back,"
+        f" endpoints {tally.lines['endpoints lost']} lost,"
+        f" {tally.lines['endpoints back']} back,"
         f" {tally.lines['warning']} warnings, {tally.lines['error']} errors\n"
         f"  at hour {WARMUP_H:g} -> end: tasks {baseline['tasks']} -> {final['tasks']},"
         f" sockets {baseline['sockets']} -> {final['sockets']},"
@@ -406,6 +422,7 @@ async def test_soak(
     assert growth < MEMORY_SLACK_BYTES
     assert truth_mismatches(hass, pbx_state) == []
     assert tally.lines["lost"] == tally.lines["back"] > 0
+    assert tally.lines["endpoints lost"] == tally.lines["endpoints back"]
     assert tally.lines["warning"] == tally.lines["error"] == 0
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
