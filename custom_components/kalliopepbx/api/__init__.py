@@ -10,6 +10,8 @@ from .auth import (
     Credentials,
     DigestCredentials,
     credentials_from_dict,
+    digest_password,
+    md5_hex,
 )
 from .cdr import (
     CallDirection,
@@ -112,5 +114,7 @@ __all__ = [
     "UserUpdate",
     "VoicemailCount",
     "credentials_from_dict",
+    "digest_password",
+    "md5_hex",
     "printable",
 ]

@@ -1,38 +1,33 @@
-"""XML request building and response parsing for the KalliopePBX REST API.
+"""Answer parsers: PBX answer bytes to typed models.
 
-Parsing is tolerant of what real answers look like (one-element and empty
-lists, empty elements, `12 ms` numbers, unknown elements, BOM and CRLF,
-latin-1 bodies) and strict about what could hurt: a document type
-declaration (entity expansion) is refused before the parser sees it.
+Each `parse_*` takes the body and the endpoint (named in every error). The
+envelope helpers raise the PBX's own refusals (`request_not_allowed`, a
+non-zero `<error><code>`) as the matching `KalliopeError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-import json
-import math
-import re
+from collections.abc import Iterable, Mapping
 from typing import Any
-from xml.parsers import expat
-from xml.parsers.expat import ExpatError
 
-import xmltodict
-
-from .errors import (
-    KalliopeApiError,
-    KalliopeInputError,
-    KalliopeLicenseError,
-    KalliopeResponseError,
+from .decode import (
+    BOM,
+    as_list,
+    child,
+    decode_document,
+    decode_json,
+    flag,
+    integer,
+    number,
+    text,
 )
+from .errors import KalliopeApiError, KalliopeLicenseError, KalliopeResponseError
 from .models import (
     CallGroup,
     CallGroupMember,
     CallGroupPriority,
-    Click2CallType,
     Conference,
     Contact,
-    ContactInput,
     ContactType,
     Failover,
     FailoverType,
@@ -43,12 +38,10 @@ from .models import (
     GatewayType,
     LicenseInfo,
     LicenseStatus,
-    PhonebookFilter,
     Registration,
     RegistrationStatus,
     UserBrief,
     UserConfig,
-    UserUpdate,
     VoicemailCount,
     parse_enum,
 )
@@ -56,190 +49,11 @@ from .models import (
 type Node = Mapping[str, Any]
 
 ROOT = "kpbx_response"
-_BOM = b"\xef\xbb\xbf"
-_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
-# Characters XML 1.0 cannot carry at all, even escaped.
-_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
 LICENSE_NOT_REQUIRED_CODE = 10
 LICENSE_MISSING_CODE = 11
 
-# ---------------------------------------------------------------- primitives
-
-
-def as_list(node: Any) -> list[Any]:
-    """A repeated element as a list, whether xmltodict saw zero, one or many."""
-    if node is None or isinstance(node, str):
-        return []
-    if isinstance(node, list):
-        return [item for item in node if item is not None]
-    return [node]
-
-
-def text(node: Any) -> str | None:
-    """Stripped text of an element; None when empty or missing."""
-    # A loop, not recursion: a JSON answer can nest lists thousands deep.
-    while isinstance(node, list | Mapping):
-        if isinstance(node, list):
-            node = node[0] if node else None
-        else:
-            node = node.get("#text")
-    if node is None:
-        return None
-    value = str(node).strip()
-    return value or None
-
-
-def flag(node: Any) -> bool | None:
-    """`true`/`false` (and friends) as a bool; None when empty or unknown."""
-    value = text(node)
-    if value is None:
-        return None
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    return None
-
-
-def number(node: Any) -> float | None:
-    """The first number in an element, e.g. `12 ms` → 12.0; None when none."""
-    value = text(node)
-    if value is None:
-        return None
-    match = _NUMBER.search(value)
-    if match is None:
-        return None
-    result = float(match.group().replace(",", "."))
-    # 400 nines are infinity, which no count or port can be.
-    return result if math.isfinite(result) else None
-
-
-def integer(node: Any) -> int | None:
-    """An integer element; None when empty or not a number."""
-    value = number(node)
-    return int(value) if value is not None else None
-
-
-def timestamp(node: Any) -> datetime | None:
-    """A PBX `YYYY-MM-DD hh:mm:ss` time (naive, PBX local); None when empty."""
-    value = text(node)
-    if value is None:
-        return None
-    for time_format in _TIME_FORMATS:
-        try:
-            return datetime.strptime(value, time_format)  # noqa: DTZ007
-        except ValueError:
-            continue
-    return None
-
-
-def child(node: Any, name: str) -> Any:
-    """A child element, or None when `node` is not an element with children."""
-    if isinstance(node, Mapping):
-        return node.get(name)
-    return None
-
-
-# ---------------------------------------------------------------- documents
-
-
-def _refuse_dtd(*_: object) -> None:
-    raise ExpatError("document type declarations refused")
-
-
-# The reference's answers nest about 6 deep. A hostile document nested a
-# million deep would otherwise cost hundreds of MB while xmltodict builds it.
-MAX_XML_DEPTH = 64
-
-
-class _DepthLimitedParser:
-    """An expat parser whose element handlers refuse nesting past `MAX_XML_DEPTH`."""
-
-    __slots__ = ("_depth", "_parser")
-
-    def __init__(self, parser: expat.XMLParserType) -> None:
-        object.__setattr__(self, "_parser", parser)
-        object.__setattr__(self, "_depth", [0])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._parser, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        depth: list[int] = self._depth
-        if name == "StartElementHandler":
-            start_inner = value
-
-            def start(tag: str, attributes: Any) -> None:
-                depth[0] += 1
-                if depth[0] > MAX_XML_DEPTH:
-                    raise ExpatError(f"elements nested deeper than {MAX_XML_DEPTH}")
-                start_inner(tag, attributes)
-
-            value = start
-        elif name == "EndElementHandler":
-            end_inner = value
-
-            def end(tag: str) -> None:
-                depth[0] -= 1
-                end_inner(tag)
-
-            value = end
-        setattr(self._parser, name, value)
-
-
-class _ExpatWithoutDtd:
-    """`xml.parsers.expat` for xmltodict, with declarations refused by the parser.
-
-    The byte check in `decode_document` cannot see a declaration in UTF-16;
-    the parser sees it whatever the encoding.
-    """
-
-    @staticmethod
-    def ParserCreate(  # noqa: N802 - the name xmltodict calls
-        encoding: str | None = None, namespace_separator: str | None = None
-    ) -> _DepthLimitedParser:
-        parser = expat.ParserCreate(encoding, namespace_separator)
-        parser.StartDoctypeDeclHandler = _refuse_dtd
-        parser.EntityDeclHandler = _refuse_dtd
-        return _DepthLimitedParser(parser)
-
-
-def decode_document(body: bytes, endpoint: str) -> Any:
-    """Parse an XML body into xmltodict's structure, refusing dangerous input."""
-    data = body.lstrip()
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :].lstrip()
-    if not data:
-        raise KalliopeResponseError(endpoint, "empty answer")
-    if _DOCTYPE.search(data):
-        raise KalliopeResponseError(endpoint, "document type declarations refused")
-    if not data.startswith(b"<"):
-        raise KalliopeResponseError(endpoint, "answer is not XML")
-    try:
-        return xmltodict.parse(data, disable_entities=True, expat=_ExpatWithoutDtd)
-    except ExpatError as err:
-        if "not well-formed" in str(err) or "encoding" in str(err):
-            # Some firmwares send latin-1 without declaring it.
-            try:
-                return xmltodict.parse(
-                    data.decode("latin-1"),
-                    disable_entities=True,
-                    expat=_ExpatWithoutDtd,
-                )
-            except (ExpatError, ValueError):
-                pass
-        if "no element found" in str(err) or "unclosed token" in str(err):
-            raise KalliopeResponseError(endpoint, "answer is truncated") from err
-        raise KalliopeResponseError(
-            endpoint, f"answer is not well-formed XML ({err})"
-        ) from err
-    except (ValueError, LookupError) as err:
-        # LookupError: an encoding declaration Python does not know.
-        raise KalliopeResponseError(endpoint, f"answer is not XML ({err})") from err
+# ---------------------------------------------------------------- envelope
 
 
 def parse_response(body: bytes, endpoint: str) -> Node:
@@ -296,13 +110,16 @@ def parse_status_flag(content: Node, name: str, endpoint: str) -> bool:
     return value
 
 
+# ---------------------------------------------------------------- salt and dashboard
+
+
 def parse_salt(body: bytes, endpoint: str) -> str | None:
     """The tenant salt from a JSON or XML answer; None when there is none."""
-    stripped = body.strip().removeprefix(_BOM)
+    stripped = body.strip().removeprefix(BOM)
     if stripped.startswith(b"{"):
         try:
-            data = json.loads(stripped)
-        except (ValueError, RecursionError):
+            data = decode_json(stripped)
+        except ValueError:
             return None
         salt = data.get("salt") if isinstance(data, dict) else None
         return str(salt).strip() or None if salt is not None else None
@@ -323,8 +140,8 @@ def parse_json_value(body: bytes, keys: Iterable[str]) -> str | None:
     if not stripped:
         return None
     try:
-        data = json.loads(stripped)
-    except (ValueError, RecursionError):
+        data = decode_json(stripped)
+    except ValueError:
         value = stripped.decode("utf-8", "replace").strip()
         return value if value and not value.startswith("<") else None
     if isinstance(data, str):
@@ -609,131 +426,3 @@ def parse_conferences(body: bytes, endpoint: str) -> list[Conference]:
             )
         )
     return conferences
-
-
-# ---------------------------------------------------------------- requests
-
-
-def check_xml_text(value: str, field_name: str) -> str:
-    """Refuse characters XML cannot carry (escaping handles the rest)."""
-    if _XML_INVALID.search(value):
-        raise KalliopeInputError(f"{field_name} contains characters XML cannot carry")
-    return value
-
-
-def _clean(node: Mapping[str, Any], path: str = "") -> dict[str, Any]:
-    """Drop None values and check every string, keeping element order."""
-    cleaned: dict[str, Any] = {}
-    for key, value in node.items():
-        if value is None:
-            continue
-        name = f"{path}/{key}"
-        if isinstance(value, Mapping):
-            cleaned[key] = _clean(value, name)
-        elif isinstance(value, list):
-            cleaned[key] = [
-                _clean(item, name) if isinstance(item, Mapping) else item
-                for item in value
-            ]
-        elif isinstance(value, bool):
-            cleaned[key] = "true" if value else "false"
-        else:
-            cleaned[key] = check_xml_text(str(value), name)
-    return cleaned
-
-
-def build_request(content: Mapping[str, Any], request_id: str | None = None) -> bytes:
-    """A `<kpbx_request>` body; every value is escaped by the XML writer."""
-    body: dict[str, Any] = {}
-    if request_id is not None:
-        body["request_id"] = check_xml_text(request_id, "request_id")
-    body.update(_clean(content))
-    document: str = xmltodict.unparse(
-        {"kpbx_request": body or None}, encoding="utf-8", full_document=True
-    )
-    # A parser reads a raw CR as a line feed: only a reference keeps it.
-    return document.replace("\r", "&#13;").encode("utf-8")
-
-
-def failover_node(failover: Failover) -> dict[str, Any]:
-    """The `<failover>` element of a user or call group change."""
-    return {
-        "intro": failover.intro,
-        "type": failover.type_raw
-        if failover.type is FailoverType.UNKNOWN and failover.type_raw
-        else failover.type.value,
-        "destination": {
-            "name": failover.destination_name,
-            "value": failover.destination,
-            "gateway_type": failover.gateway_type.value
-            if failover.gateway_type
-            else None,
-            "gateway_id": failover.gateway_id,
-            "gateway_name": failover.gateway_name,
-        },
-    }
-
-
-def user_update_node(update: UserUpdate) -> dict[str, Any]:
-    """`<user>` of `PUT /users/configs/<exten>`."""
-    node = {
-        "first_name": update.first_name,
-        "last_name": update.last_name,
-        "vm_enabled": update.vm_enabled,
-        "vm_email": update.vm_email,
-        "vm_attach_enabled": update.vm_attach_enabled,
-        "vm_message_delete": update.vm_message_delete,
-        "failover": failover_node(update.failover) if update.failover else None,
-    }
-    if all(value is None for value in node.values()):
-        raise KalliopeInputError("a user update needs at least one field")
-    return {"user": node}
-
-
-def click2call_node(
-    exten: str, number: str, call_type: Click2CallType
-) -> dict[str, Any]:
-    """`<click2call>`."""
-    return {
-        "click2call": {
-            "exten": exten,
-            "number_to_call": number,
-            "type": call_type.value,
-        }
-    }
-
-
-def contact_node(contact: ContactInput) -> dict[str, Any]:
-    """`<contact>` of `POST`/`PUT /phonebook/contacts`."""
-    return {
-        "contact": {
-            "id": contact.id,
-            "owner": contact.owner,
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "organization": contact.organization,
-            "organizational_unit": contact.organizational_unit,
-            "phone": contact.phone,
-            "mail": contact.mail,
-            "speed_dial": contact.speed_dial,
-        }
-    }
-
-
-def phonebook_filter_node(search: PhonebookFilter) -> dict[str, Any]:
-    """`<filter>` of `POST /phonebook/search`."""
-    if search.any is not None:
-        return {"filter": {"any": search.any}}
-    return {
-        "filter": {
-            "first_name": search.first_name,
-            "last_name": search.last_name,
-            "organization": search.organization,
-            "organizational_unit": search.organizational_unit,
-            "phone": search.phone,
-            "mail": search.mail,
-        }
-    }
-
-
-type Parser[T] = Callable[[bytes, str], T]
