@@ -43,6 +43,7 @@ from custom_components.kalliopepbx.api import (
     UserUpdate,
     cdr_protocol,
     decode,
+    envelope,
     parsers,
     request_bodies,
 )
@@ -68,7 +69,7 @@ CASES: Counter[str] = Counter()
 
 PARSERS: dict[str, Callable[[bytes], object]] = {
     "decode_document": lambda body: decode.decode_document(body, EP),
-    "parse_response": lambda body: parsers.parse_response(body, EP),
+    "parse_response": lambda body: envelope.parse_response(body, EP),
     "registrations": lambda body: parsers.parse_registrations(body, EP),
     "users_brief": lambda body: parsers.parse_users_brief(body, EP),
     "users_configs": lambda body: parsers.parse_users_configs(body, EP),
@@ -79,11 +80,11 @@ PARSERS: dict[str, Callable[[bytes], object]] = {
     ),
     "license": lambda body: parsers.parse_license(body, EP),
     "contacts": lambda body: parsers.parse_contacts(body, EP),
-    "result": lambda body: parsers.parse_result(
+    "result": lambda body: envelope.parse_result(
         body, EP, "click2call", key="error_code"
     ),
-    "status_flag": lambda body: parsers.parse_status_flag(
-        parsers.parse_response(body, EP), "pbx_pending", EP
+    "status_flag": lambda body: envelope.parse_status_flag(
+        envelope.parse_response(body, EP), "pbx_pending", EP
     ),
     "callgroups": lambda body: parsers.parse_callgroups(body, EP),
     "conferences": lambda body: parsers.parse_conferences(body, EP),

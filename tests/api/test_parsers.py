@@ -1,15 +1,12 @@
-"""Parsing of answers shaped like the reference's examples, and request building."""
+"""Parsing of answers shaped like the reference's examples, hostile ones refused."""
 
 from __future__ import annotations
 
 import tracemalloc
 
 import pytest
-import xmltodict
 
 from custom_components.kalliopepbx.api import (
-    Click2CallType,
-    ContactInput,
     ContactType,
     Failover,
     FailoverType,
@@ -17,16 +14,13 @@ from custom_components.kalliopepbx.api import (
     FirmwareUpdateStatus,
     GatewayType,
     KalliopeApiError,
-    KalliopeInputError,
     KalliopeLicenseError,
     KalliopeResponseError,
     LicenseStatus,
-    PhonebookFilter,
     RegistrationStatus,
-    UserUpdate,
     decode,
+    envelope,
     parsers,
-    request_bodies,
 )
 from tests.conftest import load_fixture_bytes
 
@@ -218,7 +212,7 @@ def test_request_not_allowed_raises_licence_error_with_code() -> None:
 
 def test_result_error_code_becomes_api_error() -> None:
     with pytest.raises(KalliopeApiError) as err:
-        parsers.parse_result(
+        envelope.parse_result(
             load_fixture_bytes("click2call_error.xml"),
             EP,
             "click2call",
@@ -305,15 +299,15 @@ def test_deeply_nested_answers_are_refused_early() -> None:
 
 
 def test_status_flags() -> None:
-    content = parsers.parse_response(
+    content = envelope.parse_response(
         b"<kpbx_response><pbx_pending>true</pbx_pending></kpbx_response>", EP
     )
-    assert parsers.parse_status_flag(content, "pbx_pending", EP) is True
-    content = parsers.parse_response(
+    assert envelope.parse_status_flag(content, "pbx_pending", EP) is True
+    content = envelope.parse_response(
         b"<kpbx_response><pbx_pending>maybe</pbx_pending></kpbx_response>", EP
     )
     with pytest.raises(KalliopeResponseError, match="not true/false"):
-        parsers.parse_status_flag(content, "pbx_pending", EP)
+        envelope.parse_status_flag(content, "pbx_pending", EP)
 
 
 def test_salt_in_json_xml_and_garbage() -> None:
@@ -339,94 +333,6 @@ def test_json_dashboard_values() -> None:
     assert parsers.parse_json_value(b"", ["serial"]) is None
     assert parsers.parse_json_value(b"<html/>", ["serial"]) is None
     assert parsers.parse_json_value(b'{"other": 1}', ["serial"]) is None
-
-
-def _parsed_request(body: bytes) -> dict:
-    return xmltodict.parse(body)["kpbx_request"]
-
-
-def test_requests_escape_user_input() -> None:
-    hostile = '</number_to_call><exten>999</exten><x a="&amp;">'
-    body = request_bodies.build_request(
-        request_bodies.click2call_node("201", hostile, Click2CallType.OUT), "req1"
-    )
-    request = _parsed_request(body)
-    assert request["request_id"] == "req1"
-    assert request["click2call"] == {
-        "exten": "201",
-        "number_to_call": hostile,
-        "type": "out",
-    }
-
-
-def test_requests_refuse_characters_xml_cannot_carry() -> None:
-    with pytest.raises(KalliopeInputError):
-        request_bodies.build_request(
-            request_bodies.click2call_node("201", "12\x003", Click2CallType.AUTO)
-        )
-
-
-def test_user_update_request_with_failover() -> None:
-    failover = Failover(
-        type=FailoverType.FORWARD_TO_EXTERNAL_NUMBER,
-        destination="+393351234567",
-        gateway_type=GatewayType.TRUNK,
-        gateway_id="2",
-    )
-    request = _parsed_request(
-        request_bodies.build_request(
-            request_bodies.user_update_node(
-                UserUpdate(failover=failover, vm_enabled=True)
-            )
-        )
-    )
-    assert request["user"]["vm_enabled"] == "true"
-    assert request["user"]["failover"] == {
-        "type": "FORWARD_TO_EXTERNAL_NUMBER",
-        "destination": {
-            "value": "+393351234567",
-            "gateway_type": "TRUNK",
-            "gateway_id": "2",
-        },
-    }
-    with pytest.raises(KalliopeInputError):
-        request_bodies.user_update_node(UserUpdate())
-
-
-def test_unknown_failover_type_is_sent_as_read() -> None:
-    failover = Failover(
-        type=FailoverType.UNKNOWN, destination="9", type_raw="FORWARD_TO_X"
-    )
-    assert request_bodies.failover_node(failover)["type"] == "FORWARD_TO_X"
-
-
-def test_contact_and_search_requests() -> None:
-    request = _parsed_request(
-        request_bodies.build_request(
-            request_bodies.contact_node(
-                ContactInput(first_name="Anna", last_name="Rossi & Co", phone="02")
-            )
-        )
-    )
-    assert request["contact"] == {
-        "first_name": "Anna",
-        "last_name": "Rossi & Co",
-        "phone": "02",
-    }
-    any_filter = _parsed_request(
-        request_bodies.build_request(
-            request_bodies.phonebook_filter_node(
-                PhonebookFilter(any="%ross%", phone="1")
-            )
-        )
-    )
-    assert any_filter["filter"] == {"any": "%ross%"}
-    by_field = _parsed_request(
-        request_bodies.build_request(
-            request_bodies.phonebook_filter_node(PhonebookFilter(last_name="Ross%"))
-        )
-    )
-    assert by_field["filter"] == {"last_name": "Ross%"}
 
 
 def test_pbx_text_in_errors_is_escaped() -> None:

@@ -32,12 +32,12 @@ from .decode import (
     text,
     timestamp,
 )
+from .envelope import check_error, require, response_content
 from .errors import (
     KalliopeInputError,
     KalliopeResponseError,
     KalliopeUnsupportedFilterError,
 )
-from .parsers import check_error, require, response_content
 
 # ---------------------------------------------------------------- 3.x codes
 

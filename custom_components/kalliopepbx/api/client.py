@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cdr_protocol, parsers, request_bodies
+from . import cdr_protocol, envelope, parsers, request_bodies
 from .auth import AuthDetection, AuthScheme
 from .cdr import CallRecord, CdrFormat, CdrQuery
 from .errors import KalliopeNotSupportedError, KalliopeResponseError
@@ -160,7 +160,7 @@ class KalliopeClient(SystemEndpoints, PhonebookEndpoints):
             "PUT",
             f"/users/configs/{path_segment(exten, 'extension')}",
             "PUT /users/configs/{exten}",
-            lambda body, endpoint: parsers.parse_result(body, endpoint, "user"),
+            lambda body, endpoint: envelope.parse_result(body, endpoint, "user"),
             content=request_bodies.user_update_node(update),
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
@@ -204,7 +204,7 @@ class KalliopeClient(SystemEndpoints, PhonebookEndpoints):
             "POST",
             "/click2call",
             "POST /click2call",
-            lambda body, endpoint: parsers.parse_result(
+            lambda body, endpoint: envelope.parse_result(
                 body, endpoint, "click2call", key="error_code"
             ),
             content=request_bodies.click2call_node(exten, number, call_type),

@@ -1,8 +1,7 @@
 """Answer parsers: PBX answer bytes to typed models.
 
-Each `parse_*` takes the body and the endpoint (named in every error). The
-envelope helpers raise the PBX's own refusals (`request_not_allowed`, a
-non-zero `<error><code>`) as the matching `KalliopeError`.
+Each `parse_*` takes the body and the endpoint, which every error names.
+Entries without their identifying element are skipped, secrets dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from .decode import (
     number,
     text,
 )
-from .errors import KalliopeApiError, KalliopeLicenseError, KalliopeResponseError
+from .envelope import ROOT, check_error, parse_response, require
+from .errors import KalliopeResponseError
 from .models import (
     CallGroup,
     CallGroupMember,
@@ -46,69 +46,8 @@ from .models import (
     parse_enum,
 )
 
-type Node = Mapping[str, Any]
-
-ROOT = "kpbx_response"
-
 LICENSE_NOT_REQUIRED_CODE = 10
 LICENSE_MISSING_CODE = 11
-
-# ---------------------------------------------------------------- envelope
-
-
-def parse_response(body: bytes, endpoint: str) -> Node:
-    """The `<kpbx_response>` content, with licence refusals raised."""
-    return response_content(decode_document(body, endpoint), endpoint)
-
-
-def response_content(document: Any, endpoint: str) -> Node:
-    """`parse_response` for a document already decoded."""
-    if not isinstance(document, Mapping) or ROOT not in document:
-        root = next(iter(document), "?") if isinstance(document, Mapping) else "?"
-        raise KalliopeResponseError(endpoint, f"unexpected root element <{root}>")
-    content = document[ROOT]
-    if content is None:
-        return {}
-    if not isinstance(content, Mapping):
-        raise KalliopeResponseError(endpoint, "answer has no elements")
-    refusal = content.get("request_not_allowed")
-    if refusal is not None or "request_not_allowed" in content:
-        error = child(refusal, "error")
-        code = integer(child(error, "code"))
-        raise KalliopeLicenseError(
-            code if code is not None else 0,
-            text(child(error, "message")) or "request not allowed",
-            endpoint,
-        )
-    return content
-
-
-def require(content: Node, name: str, endpoint: str) -> Any:
-    """A mandatory element of an answer."""
-    if name not in content:
-        raise KalliopeResponseError(endpoint, f"answer lacks <{name}>")
-    return content[name]
-
-
-def check_error(node: Any, endpoint: str, *, key: str = "error") -> None:
-    """Raise the PBX's error when `node` carries a non-zero code."""
-    error = child(node, key)
-    if error is None:
-        return
-    code = integer(child(error, "code"))
-    if code is None:
-        raise KalliopeResponseError(endpoint, "error element without a code")
-    if code != 0:
-        raise KalliopeApiError(code, text(child(error, "message")) or "", endpoint)
-
-
-def parse_status_flag(content: Node, name: str, endpoint: str) -> bool:
-    """A `<name>true|false</name>` answer (pending, applied, reloaded, ...)."""
-    value = flag(require(content, name, endpoint))
-    if value is None:
-        raise KalliopeResponseError(endpoint, f"<{name}> is not true/false")
-    return value
-
 
 # ---------------------------------------------------------------- salt and dashboard
 
@@ -359,16 +298,6 @@ def parse_contact_search(body: bytes, endpoint: str) -> list[Contact]:
     for node in nodes:
         check_error(node, endpoint)
     return [c for c in map(_contact, nodes) if c]
-
-
-def parse_result(
-    body: bytes, endpoint: str, element: str, *, key: str = "error"
-) -> None:
-    """An answer that is only `<element><error><code>0</code>…`."""
-    node = require(parse_response(body, endpoint), element, endpoint)
-    if child(node, key) is None:
-        raise KalliopeResponseError(endpoint, f"<{element}> carries no result code")
-    check_error(node, endpoint, key=key)
 
 
 def _callgroup(node: Any) -> CallGroup | None:

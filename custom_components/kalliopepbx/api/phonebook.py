@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import parsers, request_bodies
+from . import envelope, parsers, request_bodies
 from .errors import KalliopeInputError
 from .models import Contact, ContactInput, PhonebookFilter
 from .transport import (
@@ -67,7 +67,7 @@ class PhonebookEndpoints(Transport):
             "POST",
             "/phonebook/contacts",
             "POST /phonebook/contacts",
-            lambda body, endpoint: parsers.parse_result(body, endpoint, "contact"),
+            lambda body, endpoint: envelope.parse_result(body, endpoint, "contact"),
             content=request_bodies.contact_node(contact),
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
@@ -83,7 +83,7 @@ class PhonebookEndpoints(Transport):
             "PUT",
             "/phonebook/contacts",
             "PUT /phonebook/contacts",
-            lambda body, endpoint: parsers.parse_result(body, endpoint, "contact"),
+            lambda body, endpoint: envelope.parse_result(body, endpoint, "contact"),
             content=request_bodies.contact_node(contact),
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
@@ -97,7 +97,7 @@ class PhonebookEndpoints(Transport):
             "DELETE",
             f"/phonebook/contacts/{path_segment(contact_id, 'contact id')}",
             "DELETE /phonebook/contacts/{id}",
-            lambda body, endpoint: parsers.parse_result(body, endpoint, "contact"),
+            lambda body, endpoint: envelope.parse_result(body, endpoint, "contact"),
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )

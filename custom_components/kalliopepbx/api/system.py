@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import parsers
+from . import envelope, parsers
 from .errors import KalliopeNotSupportedError
 from .models import (
     CallGroup,
@@ -94,8 +94,8 @@ class SystemEndpoints(Transport):
             "PUT",
             "/system/pbxengine/reload",
             "PUT /system/pbxengine/reload",
-            lambda body, endpoint: parsers.parse_status_flag(
-                parsers.parse_response(body, endpoint), "pbxengine_reloaded", endpoint
+            lambda body, endpoint: envelope.parse_status_flag(
+                envelope.parse_response(body, endpoint), "pbxengine_reloaded", endpoint
             ),
             request_id=request_id,
             send_body=True,
@@ -108,8 +108,8 @@ class SystemEndpoints(Transport):
             "PUT",
             "/system/pbxengine/restart",
             "PUT /system/pbxengine/restart",
-            lambda body, endpoint: parsers.parse_status_flag(
-                parsers.parse_response(body, endpoint), "pbxengine_restarted", endpoint
+            lambda body, endpoint: envelope.parse_status_flag(
+                envelope.parse_response(body, endpoint), "pbxengine_restarted", endpoint
             ),
             request_id=request_id,
             send_body=True,
@@ -140,8 +140,8 @@ class SystemEndpoints(Transport):
             "GET",
             "/pbx/pending",
             "GET /pbx/pending",
-            lambda body, endpoint: parsers.parse_status_flag(
-                parsers.parse_response(body, endpoint), "pbx_pending", endpoint
+            lambda body, endpoint: envelope.parse_status_flag(
+                envelope.parse_response(body, endpoint), "pbx_pending", endpoint
             ),
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
@@ -153,8 +153,8 @@ class SystemEndpoints(Transport):
             "PUT",
             "/pbx/apply",
             "PUT /pbx/apply",
-            lambda body, endpoint: parsers.parse_status_flag(
-                parsers.parse_response(body, endpoint), "pbx_applied", endpoint
+            lambda body, endpoint: envelope.parse_status_flag(
+                envelope.parse_response(body, endpoint), "pbx_applied", endpoint
             ),
             request_id=request_id,
             send_body=True,
@@ -167,8 +167,8 @@ class SystemEndpoints(Transport):
             "PUT",
             "/pbx/revert",
             "PUT /pbx/revert",
-            lambda body, endpoint: parsers.parse_status_flag(
-                parsers.parse_response(body, endpoint), "pbx_reverted", endpoint
+            lambda body, endpoint: envelope.parse_status_flag(
+                envelope.parse_response(body, endpoint), "pbx_reverted", endpoint
             ),
             request_id=request_id,
             send_body=True,
