@@ -1,6 +1,8 @@
 """Async client for the KalliopePBX REST API.
 
 No Home Assistant imports: this package could be published on its own.
+The names in `__all__` are its interface (see README.md); the modules
+inside may change.
 """
 
 from .auth import (
