@@ -41,10 +41,10 @@ from custom_components.kalliopepbx.api import (
     KalliopeResponseError,
     PhonebookFilter,
     UserUpdate,
+    md5_hex,
     parsers,
     transport,
 )
-from custom_components.kalliopepbx.api.auth import md5_hex
 from simulator import (
     RunningSimulator,
     build_scenario,

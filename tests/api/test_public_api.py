@@ -138,3 +138,15 @@ def test_every_exported_name_exists() -> None:
     assert sorted(api.__all__) == api.__all__
     for name in api.__all__:
         assert getattr(api, name, None) is not None, name
+
+
+def test_the_readme_lists_every_client_method() -> None:
+    """api/README.md is the library's documentation: no method left out."""
+    readme = (API_DIR / "README.md").read_text(encoding="utf-8")
+    methods = [
+        name
+        for name in dir(api.KalliopeClient)
+        if not name.startswith("_") and callable(getattr(api.KalliopeClient, name))
+    ]
+    assert len(methods) > 20
+    assert [name for name in methods if f"`{name}(" not in readme] == []
