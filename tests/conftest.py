@@ -28,8 +28,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 from syrupy.types import SerializableData
 
-from custom_components.kalliopepbx.api import AuthScheme, BasicCredentials
-from custom_components.kalliopepbx.api.auth import md5_hex
+from custom_components.kalliopepbx.api import AuthScheme, BasicCredentials, md5_hex
 from custom_components.kalliopepbx.const import (
     CONF_AUTH,
     CONF_PBX_ID,

@@ -31,8 +31,12 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import DigestCredentials, KalliopeApiError
-from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
+from custom_components.kalliopepbx.api import (
+    DigestCredentials,
+    KalliopeApiError,
+    digest_password,
+    md5_hex,
+)
 from custom_components.kalliopepbx.config_flow import parse_target
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,

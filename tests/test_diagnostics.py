@@ -16,8 +16,11 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import paths
 
-from custom_components.kalliopepbx.api import DigestCredentials
-from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
+from custom_components.kalliopepbx.api import (
+    DigestCredentials,
+    digest_password,
+    md5_hex,
+)
 from custom_components.kalliopepbx.const import CONF_AUTH, CONF_CDR_PRIVACY_MD5, DOMAIN
 from simulator import PbxState, RunningSimulator, build_scenario, run_simulator
 

@@ -28,7 +28,6 @@ from custom_components.kalliopepbx.api import (
     Failover,
     FailoverType,
     KalliopeClient,
-    xml,
 )
 from custom_components.kalliopepbx.const import DOMAIN
 from simulator import PbxState
@@ -117,35 +116,24 @@ class ReferencePbx:
     @contextmanager
     def serving(self, client: KalliopeClient) -> Iterator[None]:
         """Answer 201's configuration requests for `client`."""
-        real_call = client._call
+        real_send = client._send
 
-        async def call(
+        async def send(
             method: str,
             path: str,
             endpoint: str,
-            parser: Callable[[bytes, str], Any],
             *,
-            content: Mapping[str, Any] | None = None,
-            request_id: str | None = None,
+            body: bytes | None = None,
             **kwargs: Any,
-        ) -> Any:
+        ) -> bytes:
             if path != "/users/configs/201":
-                return await real_call(
-                    method,
-                    path,
-                    endpoint,
-                    parser,
-                    content=content,
-                    request_id=request_id,
-                    **kwargs,
-                )
+                return await real_send(method, path, endpoint, body=body, **kwargs)
             if method == "GET":
-                return parser(self.document.encode(), endpoint)
-            body = ET.fromstring(  # noqa: S314 - our own request
-                xml.build_request(content or {}, request_id)
-            )
-            self.puts.append(body)
-            written = body.find("user/failover")
+                return self.document.encode()
+            assert body is not None
+            put = ET.fromstring(body)  # noqa: S314 - our own request
+            self.puts.append(put)
+            written = put.find("user/failover")
             if self.keeps_writes and written is not None:
                 self.document = re.sub(
                     r"<failover>.*</failover>",
@@ -154,9 +142,9 @@ class ReferencePbx:
                     flags=re.DOTALL,
                 )
             self.pbx_state.set_pending(True)
-            return parser(load_fixture_bytes("user_saved.xml"), endpoint)
+            return load_fixture_bytes("user_saved.xml")
 
-        with patch.object(client, "_call", call):
+        with patch.object(client, "_send", send):
             yield
 
 

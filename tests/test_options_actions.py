@@ -10,7 +10,7 @@ from homeassistant.exceptions import ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api.auth import md5_hex
+from custom_components.kalliopepbx.api import md5_hex
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_CDR_PRIVACY_MD5,

@@ -51,8 +51,8 @@ from custom_components.kalliopepbx.api import (
     KalliopeClient,
     KalliopeConnectionError,
     KalliopeResponseError,
+    md5_hex,
 )
-from custom_components.kalliopepbx.api.auth import md5_hex
 from custom_components.kalliopepbx.const import (
     CONF_AUTH,
     CONF_CDR_PRIVACY_MD5,

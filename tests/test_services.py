@@ -19,8 +19,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import KalliopeApiError
-from custom_components.kalliopepbx.api.auth import md5_hex
+from custom_components.kalliopepbx.api import KalliopeApiError, md5_hex
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_CDR_PRIVACY_MD5,

@@ -9,8 +9,11 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import DigestCredentials, KalliopeClient
-from custom_components.kalliopepbx.api.auth import digest_password
+from custom_components.kalliopepbx.api import (
+    DigestCredentials,
+    KalliopeClient,
+    digest_password,
+)
 from custom_components.kalliopepbx.const import CONF_AUTH, DOMAIN
 from simulator import PbxState, RunningSimulator
 
