@@ -490,8 +490,7 @@ class Worker:
         )
         from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-        from custom_components.kalliopepbx.api import BasicCredentials
-        from custom_components.kalliopepbx.api.auth import md5_hex
+        from custom_components.kalliopepbx.api import BasicCredentials, md5_hex
         from custom_components.kalliopepbx.const import (
             CONF_AUTH,
             CONF_PBX_ID,
@@ -627,11 +626,11 @@ def naive_mode(runtime: Any) -> Iterator[None]:
     from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
     from custom_components.kalliopepbx import coordinator as coordinator_module
-    from custom_components.kalliopepbx.api import client as client_module
     from custom_components.kalliopepbx.coordinator import KalliopeCoordinator
 
     coordinators = (runtime.registrations, runtime.voicemail, runtime.system)
-    saved_threshold = client_module.PARSE_IN_THREAD_ABOVE_BYTES
+    client = runtime.client
+    saved_threshold = client._parse_in_thread_above_bytes  # noqa: SLF001
     # (Absent before the coordinators compared polls in a worker thread.)
     saved_merge = getattr(coordinator_module, "MERGE_IN_THREAD_ABOVE", None)
     saved_concurrency = runtime.voicemail.concurrency
@@ -639,7 +638,7 @@ def naive_mode(runtime: Any) -> Iterator[None]:
     saved_dispatch = KalliopeCoordinator.__dict__["async_update_listeners"]
 
     try:
-        client_module.PARSE_IN_THREAD_ABOVE_BYTES = sys.maxsize  # type: ignore[misc]
+        client._parse_in_thread_above_bytes = sys.maxsize  # noqa: SLF001
         if saved_merge is not None:
             coordinator_module.MERGE_IN_THREAD_ABOVE = sys.maxsize
         runtime.voicemail.concurrency = 1
@@ -650,7 +649,7 @@ def naive_mode(runtime: Any) -> Iterator[None]:
         )
         yield
     finally:
-        client_module.PARSE_IN_THREAD_ABOVE_BYTES = saved_threshold  # type: ignore[misc]
+        client._parse_in_thread_above_bytes = saved_threshold  # noqa: SLF001
         if saved_merge is not None:
             coordinator_module.MERGE_IN_THREAD_ABOVE = saved_merge
         runtime.voicemail.concurrency = saved_concurrency

@@ -11,20 +11,21 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kalliopepbx.api import client as client_module
 from custom_components.kalliopepbx.const import DOMAIN
 
 from .conftest import PBX_ID
 
-# Smaller than any answer of the simulated PBX.
+# Smaller than any answer of the simulated PBX; every endpoint's own cap is
+# lower than the client-wide one, so this one decides.
 TINY_CAP = 16
 
 
 async def test_oversized_action_answer_is_a_translated_error(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
+    client = init_integration.runtime_data.client
     with (
-        patch.object(client_module, "SINGLE_ANSWER_MAX_BYTES", TINY_CAP),
+        patch.object(client, "_max_response_bytes", TINY_CAP),
         pytest.raises(HomeAssistantError) as err,
     ):
         await hass.services.async_call(DOMAIN, "reload_pbx_engine", {}, blocking=True)
@@ -36,7 +37,7 @@ async def test_oversized_list_makes_its_entities_unavailable(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     runtime = init_integration.runtime_data
-    with patch.object(client_module, "REGISTRATIONS_MAX_BYTES", TINY_CAP):
+    with patch.object(runtime.client, "_max_response_bytes", TINY_CAP):
         await runtime.registrations.async_refresh()
     await hass.async_block_till_done()
     assert not runtime.registrations.last_update_success

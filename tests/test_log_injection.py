@@ -11,11 +11,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.api import (
-    KalliopeApiError,
-    KalliopeLicenseError,
-    KalliopeResponseError,
     printable,
-    xml,
 )
 
 from .conftest import load_fixture_bytes
@@ -49,28 +45,6 @@ async def test_pbx_error_message_cannot_forge_a_log_line(
     assert len([m for m in logged if "\\n" + FORGED in m]) == 1
     assert not any("\n" + FORGED in message for message in logged)
     assert "\n" + FORGED not in caplog.text
-
-
-def test_pbx_text_in_errors_is_escaped() -> None:
-    """Whoever logs a client error gets it on one line."""
-    license_error = load_fixture_bytes("license_error_forged_newline.xml")
-    with pytest.raises(KalliopeApiError) as api_error:
-        xml.parse_license(license_error, "GET /license/pxbinstance")
-    refusal = (
-        b"<kpbx_response><request_not_allowed><error><code>2</code>"
-        b"<message>License expired\nERROR forged line</message>"
-        b"</error></request_not_allowed></kpbx_response>"
-    )
-    with pytest.raises(KalliopeLicenseError) as license_refused:
-        xml.parse_registrations(refusal, "GET /users/registrations/")
-    redirect = KalliopeResponseError("GET /x", "redirects to http://a\r\nX: 1", 301)
-    for err in (api_error.value, license_refused.value, redirect):
-        assert "\n" not in str(err)
-        assert "\r" not in str(err)
-    assert (
-        api_error.value.message
-        == "One or more required field missing\\nERROR forged line"
-    )
 
 
 def test_printable_escapes_only_control_characters() -> None:

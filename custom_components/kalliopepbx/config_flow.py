@@ -46,8 +46,8 @@ from .api import (
     KalliopeNotSupportedError,
     KalliopeResponseError,
     credentials_from_dict,
+    md5_hex,
 )
-from .api.auth import md5_hex
 from .const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,

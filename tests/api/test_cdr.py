@@ -23,7 +23,8 @@ from custom_components.kalliopepbx.api import (
     KalliopeResponseError,
     KalliopeUnsupportedFilterError,
     cdr,
-    xml,
+    cdr_protocol,
+    request_bodies,
 )
 from tests.conftest import load_fixture_bytes
 from tests.reference_pbx import CONTENT_TYPES, Canned, bare_pbx
@@ -53,7 +54,7 @@ def v4_digest() -> DigestCredentials:
 @pytest.mark.parametrize("kind", ["xml", "json", "csv"])
 def test_v4_answers_parse_alike(kind: str) -> None:
     """XML, JSON and CSV answers give the same calls, directions and statuses."""
-    records = cdr.parse_call_records(load_fixture_bytes(f"cdr_v4.{kind}"), EP)
+    records = cdr_protocol.parse_call_records(load_fixture_bytes(f"cdr_v4.{kind}"), EP)
     assert [(r.id, r.direction, r.status) for r in records] == V4_CALLS
     failed, answered = records[0], records[1]
     assert (failed.source, failed.destination) == ("local_exten", "obl")
@@ -71,7 +72,9 @@ def test_v4_answers_parse_alike(kind: str) -> None:
 
 
 def test_v3_answer() -> None:
-    outbound, missed = cdr.parse_call_records(load_fixture_bytes("cdr_v3.xml"), EP)
+    outbound, missed = cdr_protocol.parse_call_records(
+        load_fixture_bytes("cdr_v3.xml"), EP
+    )
     assert outbound.direction is CallDirection.OUTBOUND
     assert outbound.status is CallStatus.ANSWERED
     assert outbound.called == "0212345XXX"
@@ -93,7 +96,9 @@ def test_call_records_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return parse(*args, **kwargs)
 
     monkeypatch.setattr(xmltodict, "parse", counting)
-    assert len(cdr.parse_call_records(load_fixture_bytes("cdr_v3.xml"), EP)) == 2
+    assert (
+        len(cdr_protocol.parse_call_records(load_fixture_bytes("cdr_v3.xml"), EP)) == 2
+    )
     assert len(calls) == 1
 
 
@@ -103,7 +108,7 @@ def test_cdr_error_code() -> None:
         b"<message>Authentication error</message></error_code></cdr></kpbx_response>"
     )
     with pytest.raises(KalliopeApiError) as err:
-        cdr.parse_call_records(body, EP)
+        cdr_protocol.parse_call_records(body, EP)
     assert err.value.code == 3
 
 
@@ -113,7 +118,7 @@ def test_cdr_error_code() -> None:
 )
 def test_unusable_answers(body: bytes) -> None:
     with pytest.raises(KalliopeResponseError):
-        cdr.parse_call_records(body, EP)
+        cdr_protocol.parse_call_records(body, EP)
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -186,12 +191,12 @@ def test_status_spellings(raw: str | None, status: CallStatus | str | None) -> N
 
 
 def _request(content: dict[str, Any]) -> dict[str, Any]:
-    parsed: dict[str, Any] = xmltodict.parse(xml.build_request(content))
+    parsed: dict[str, Any] = xmltodict.parse(request_bodies.build_request(content))
     return parsed["kpbx_request"]
 
 
 def test_v3_request_selects_calls_by_start() -> None:
-    empty = _request(cdr.v3_request(CdrQuery()))
+    empty = _request(cdr_protocol.v3_request(CdrQuery()))
     assert empty == {"cdr": {"start_flag": "true"}}
     query = CdrQuery(
         begin=datetime(2026, 11, 1),
@@ -203,22 +208,22 @@ def test_v3_request_selects_calls_by_start() -> None:
         ),
         privacy_password_md5="abc",
     )
-    request = _request(cdr.v3_request(query))["cdr"]
+    request = _request(cdr_protocol.v3_request(query))["cdr"]
     assert request["begin"] == "2026-11-01 00:00:00"
     assert request["start_flag"] == "true"
     assert request["filter"] == {"direction": "1", "caller_num": "335%", "status": "4"}
     assert "abc" not in repr(query)
-    any_query = _request(cdr.v3_request(CdrQuery(filter=CdrFilter(any="201"))))
+    any_query = _request(cdr_protocol.v3_request(CdrQuery(filter=CdrFilter(any="201"))))
     assert any_query["cdr"]["filter"] == {"any": "201"}
 
 
 def test_v4_request() -> None:
     query = CdrQuery(begin=datetime(2026, 1, 1), filter=CdrFilter(unique_id="1.2"))
-    assert _request(cdr.v4_request(query)) == {
+    assert _request(cdr_protocol.v4_request(query)) == {
         "cdr": {"begin": "2026-01-01 00:00:00", "unique_id": "1.2"}
     }
     wildcard = CdrQuery(filter=CdrFilter(unique_id="1463%"))
-    assert _request(cdr.v4_request(wildcard)) == {"cdr": None}
+    assert _request(cdr_protocol.v4_request(wildcard)) == {"cdr": None}
 
 
 # ---------------------------------------------------------------- client

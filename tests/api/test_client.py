@@ -40,8 +40,8 @@ from custom_components.kalliopepbx.api import (
     RegistrationStatus,
     UserUpdate,
     credentials_from_dict,
+    md5_hex,
 )
-from custom_components.kalliopepbx.api.auth import md5_hex
 from simulator import PbxState, RunningSimulator
 from simulator.state import Extension
 

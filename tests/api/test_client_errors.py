@@ -40,10 +40,10 @@ from custom_components.kalliopepbx.api import (
     KalliopeResponseError,
     PhonebookFilter,
     UserUpdate,
-    client as client_module,
-    xml,
+    md5_hex,
+    parsers,
+    transport,
 )
-from custom_components.kalliopepbx.api.auth import md5_hex
 from simulator import (
     RunningSimulator,
     build_scenario,
@@ -560,13 +560,13 @@ async def test_big_answers_are_parsed_off_the_event_loop(
 ) -> None:
     state = simulator.state
     threads: list[str] = []
-    parse = xml.parse_users_configs
+    parse = parsers.parse_users_configs
 
     def recording(body: bytes, endpoint: str) -> Any:
         threads.append(threading.current_thread().name)
         return parse(body, endpoint)
 
-    monkeypatch.setattr(xml, "parse_users_configs", recording)
+    monkeypatch.setattr(parsers, "parse_users_configs", recording)
     loop_thread = threading.current_thread().name
 
     configs = await client.users_configs()  # over 100 kB
@@ -584,7 +584,7 @@ async def test_big_answers_are_parsed_off_the_event_loop(
     assert one is not None
     assert one.first_name == state.extensions["201"].first_name
     assert threads[-1] == loop_thread
-    assert client_module.PARSE_IN_THREAD_ABOVE_BYTES < 100_000
+    assert transport.PARSE_IN_THREAD_ABOVE_BYTES < 100_000
 
 
 # ---------------------------------------------------------------- secrets

@@ -15,7 +15,7 @@ from custom_components.kalliopepbx.api import (
     KalliopeClient,
     KalliopeResponseError,
     KalliopeResponseTooLargeError,
-    client as client_module,
+    transport,
 )
 from tests.conftest import load_fixture_bytes
 from tests.reference_pbx import Canned, ReferencePbx, bare_pbx
@@ -83,7 +83,7 @@ async def test_single_object_answer_over_its_cap_is_refused_while_read(
         with pytest.raises(KalliopeResponseTooLargeError) as err:
             await client_for(session, pbx).firmware()
         written_when_refused = streamer.written
-    assert err.value.limit == client_module.SINGLE_ANSWER_MAX_BYTES
+    assert err.value.limit == transport.SINGLE_ANSWER_MAX_BYTES
     assert err.value.endpoint == "GET /system/firmware"
     assert isinstance(err.value, KalliopeResponseError)
     # Only what the connection buffers held was sent: the rest never left.
@@ -99,7 +99,7 @@ async def test_announced_size_over_the_cap_is_refused_before_reading(
     async with bare_pbx({"/rest/voicemails/count/201": Canned(body)}) as pbx:
         with pytest.raises(KalliopeResponseTooLargeError) as err:
             await client_for(session, pbx).voicemail_count("201")
-    assert err.value.limit == client_module.SINGLE_ANSWER_MAX_BYTES
+    assert err.value.limit == transport.SINGLE_ANSWER_MAX_BYTES
     assert "larger than 65536 bytes" in str(err.value)
 
 
@@ -109,7 +109,7 @@ async def test_caps_follow_what_an_endpoint_can_hold(
     """A 5,000-extension registrations list passes; that size for the
     firmware is refused. Small answers still parse."""
     big_list = registrations(5000)
-    assert len(big_list) > 8 * client_module.SINGLE_ANSWER_MAX_BYTES
+    assert len(big_list) > 8 * transport.SINGLE_ANSWER_MAX_BYTES
     padded_firmware = load_fixture_bytes("firmware.xml").replace(
         b"</kpbx_response>", b" " * len(big_list) + b"</kpbx_response>"
     )
@@ -136,25 +136,25 @@ async def test_list_answer_over_its_cap_is_refused(
     async with bare_pbx({"/rest/users/registrations/": streamer}) as pbx:
         with pytest.raises(KalliopeResponseTooLargeError) as err:
             await client_for(session, pbx).registrations()
-    assert err.value.limit == client_module.REGISTRATIONS_MAX_BYTES
+    assert err.value.limit == transport.REGISTRATIONS_MAX_BYTES
     assert not streamer.finished
 
 
 def test_list_caps_fit_a_very_large_pbx() -> None:
     """10,000 entries, each a few times the size the simulator's are."""
-    assert client_module.REGISTRATIONS_MAX_BYTES >= 10_000 * 4 * 200
-    assert client_module.USERS_BRIEF_MAX_BYTES >= 10_000 * 4 * 120
-    assert client_module.USERS_CONFIGS_MAX_BYTES >= 10_000 * 3 * 600
-    assert client_module.CONTACTS_MAX_BYTES >= 20_000 * 4 * 250
+    assert transport.REGISTRATIONS_MAX_BYTES >= 10_000 * 4 * 200
+    assert transport.USERS_BRIEF_MAX_BYTES >= 10_000 * 4 * 120
+    assert transport.USERS_CONFIGS_MAX_BYTES >= 10_000 * 3 * 600
+    assert transport.CONTACTS_MAX_BYTES >= 20_000 * 4 * 250
     # Every list fits under the client-wide ceiling.
     assert (
         max(
-            client_module.REGISTRATIONS_MAX_BYTES,
-            client_module.USERS_CONFIGS_MAX_BYTES,
-            client_module.CONTACTS_MAX_BYTES,
-            client_module.CALLGROUPS_MAX_BYTES,
+            transport.REGISTRATIONS_MAX_BYTES,
+            transport.USERS_CONFIGS_MAX_BYTES,
+            transport.CONTACTS_MAX_BYTES,
+            transport.CALLGROUPS_MAX_BYTES,
         )
-        < client_module.DEFAULT_MAX_RESPONSE_BYTES
+        < transport.DEFAULT_MAX_RESPONSE_BYTES
     )
 
 

@@ -41,8 +41,11 @@ from custom_components.kalliopepbx.api import (
     KalliopeInputError,
     PhonebookFilter,
     UserUpdate,
-    cdr,
-    xml,
+    cdr_protocol,
+    decode,
+    envelope,
+    parsers,
+    request_bodies,
 )
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -65,25 +68,31 @@ CASES: Counter[str] = Counter()
 # ---------------------------------------------------------------- parsers
 
 PARSERS: dict[str, Callable[[bytes], object]] = {
-    "decode_document": lambda body: xml.decode_document(body, EP),
-    "parse_response": lambda body: xml.parse_response(body, EP),
-    "registrations": lambda body: xml.parse_registrations(body, EP),
-    "users_brief": lambda body: xml.parse_users_brief(body, EP),
-    "users_configs": lambda body: xml.parse_users_configs(body, EP),
-    "voicemail_count": lambda body: xml.parse_voicemail_count(body, EP, "201"),
-    "firmware": lambda body: xml.parse_firmware(body, EP),
-    "firmware_update_status": lambda body: xml.parse_firmware_update_status(body, EP),
-    "license": lambda body: xml.parse_license(body, EP),
-    "contacts": lambda body: xml.parse_contacts(body, EP),
-    "result": lambda body: xml.parse_result(body, EP, "click2call", key="error_code"),
-    "status_flag": lambda body: xml.parse_status_flag(
-        xml.parse_response(body, EP), "pbx_pending", EP
+    "decode_document": lambda body: decode.decode_document(body, EP),
+    "parse_response": lambda body: envelope.parse_response(body, EP),
+    "registrations": lambda body: parsers.parse_registrations(body, EP),
+    "users_brief": lambda body: parsers.parse_users_brief(body, EP),
+    "users_configs": lambda body: parsers.parse_users_configs(body, EP),
+    "voicemail_count": lambda body: parsers.parse_voicemail_count(body, EP, "201"),
+    "firmware": lambda body: parsers.parse_firmware(body, EP),
+    "firmware_update_status": lambda body: parsers.parse_firmware_update_status(
+        body, EP
     ),
-    "callgroups": lambda body: xml.parse_callgroups(body, EP),
-    "conferences": lambda body: xml.parse_conferences(body, EP),
-    "cdr": lambda body: cdr.parse_call_records(body, EP),
-    "salt": lambda body: xml.parse_salt(body, EP),
-    "json_value": lambda body: xml.parse_json_value(body, ("serialNumber", "serial")),
+    "license": lambda body: parsers.parse_license(body, EP),
+    "contacts": lambda body: parsers.parse_contacts(body, EP),
+    "result": lambda body: envelope.parse_result(
+        body, EP, "click2call", key="error_code"
+    ),
+    "status_flag": lambda body: envelope.parse_status_flag(
+        envelope.parse_response(body, EP), "pbx_pending", EP
+    ),
+    "callgroups": lambda body: parsers.parse_callgroups(body, EP),
+    "conferences": lambda body: parsers.parse_conferences(body, EP),
+    "cdr": lambda body: cdr_protocol.parse_call_records(body, EP),
+    "salt": lambda body: parsers.parse_salt(body, EP),
+    "json_value": lambda body: parsers.parse_json_value(
+        body, ("serialNumber", "serial")
+    ),
 }
 PARSER_NAMES = sorted(PARSERS)
 FIXTURE_BODIES = {path.name: path.read_bytes() for path in sorted(FIXTURES.glob("*"))}
@@ -460,7 +469,7 @@ REFUSED = object()
 def build(content: Mapping[str, Any], request_id: str | None = None) -> Any:
     """Build and parse back; REFUSED when refused (then a bad string was in it)."""
     try:
-        body = xml.build_request(content, request_id)
+        body = request_bodies.build_request(content, request_id)
     except KalliopeInputError:
         return REFUSED
     return parse_back(body)
@@ -469,7 +478,7 @@ def build(content: Mapping[str, Any], request_id: str | None = None) -> Any:
 def has_invalid(*values: str | None) -> bool:
     """Whether a string holds characters XML 1.0 cannot carry."""
     return any(
-        value is not None and xml._XML_INVALID.search(value) is not None
+        value is not None and request_bodies._XML_INVALID.search(value) is not None
         for value in values
     )
 
@@ -558,7 +567,7 @@ def test_node_builders_round_trip(
     """Click-to-call, contacts, searches, CDR queries and user updates round-trip."""
     CASES["node_builders"] += 1
 
-    received = build(xml.click2call_node(exten, number, call_type))
+    received = build(request_bodies.click2call_node(exten, number, call_type))
     if received is REFUSED:
         assert has_invalid(exten, number)
     else:
@@ -579,7 +588,7 @@ def test_node_builders_round_trip(
         "speed_dial",
     )
     values = [getattr(contact, field) for field in fields]
-    received = build(xml.contact_node(contact))
+    received = build(request_bodies.contact_node(contact))
     if received is REFUSED:
         assert has_invalid(*values)
     else:
@@ -588,7 +597,7 @@ def test_node_builders_round_trip(
             if value is not None:
                 assert same_text(value, node.get(field))
 
-    received = build(xml.phonebook_filter_node(PhonebookFilter(any=search)))
+    received = build(request_bodies.phonebook_filter_node(PhonebookFilter(any=search)))
     if received is REFUSED:
         assert has_invalid(search)
     else:
@@ -604,7 +613,7 @@ def test_node_builders_round_trip(
         ),
         privacy_password_md5=name,
     )
-    received = build(cdr.v3_request(query))
+    received = build(cdr_protocol.v3_request(query))
     if received is REFUSED:
         assert has_invalid(search, name)
     else:
@@ -616,7 +625,7 @@ def test_node_builders_round_trip(
             assert node["begin"] == begin.strftime("%Y-%m-%d %H:%M:%S")
 
     received = build(
-        xml.user_update_node(UserUpdate(first_name=name, failover=failover))
+        request_bodies.user_update_node(UserUpdate(first_name=name, failover=failover))
     )
     failover_texts = (
         failover.destination,

@@ -1,6 +1,8 @@
 """Async client for the KalliopePBX REST API.
 
 No Home Assistant imports: this package could be published on its own.
+The names in `__all__` are its interface (see README.md); the modules
+inside may change.
 """
 
 from .auth import (
@@ -10,6 +12,8 @@ from .auth import (
     Credentials,
     DigestCredentials,
     credentials_from_dict,
+    digest_password,
+    md5_hex,
 )
 from .cdr import (
     CallDirection,
@@ -112,5 +116,7 @@ __all__ = [
     "UserUpdate",
     "VoicemailCount",
     "credentials_from_dict",
+    "digest_password",
+    "md5_hex",
     "printable",
 ]

@@ -1,15 +1,12 @@
-"""Parsing of answers shaped like the reference's examples, and request building."""
+"""Parsing of answers shaped like the reference's examples, hostile ones refused."""
 
 from __future__ import annotations
 
 import tracemalloc
 
 import pytest
-import xmltodict
 
 from custom_components.kalliopepbx.api import (
-    Click2CallType,
-    ContactInput,
     ContactType,
     Failover,
     FailoverType,
@@ -17,14 +14,13 @@ from custom_components.kalliopepbx.api import (
     FirmwareUpdateStatus,
     GatewayType,
     KalliopeApiError,
-    KalliopeInputError,
     KalliopeLicenseError,
     KalliopeResponseError,
     LicenseStatus,
-    PhonebookFilter,
     RegistrationStatus,
-    UserUpdate,
-    xml,
+    decode,
+    envelope,
+    parsers,
 )
 from tests.conftest import load_fixture_bytes
 
@@ -32,7 +28,9 @@ EP = "GET /test"
 
 
 def test_registrations_reference_shape() -> None:
-    registrations = xml.parse_registrations(load_fixture_bytes("registrations.xml"), EP)
+    registrations = parsers.parse_registrations(
+        load_fixture_bytes("registrations.xml"), EP
+    )
     assert [r.exten for r in registrations] == ["201", "202", "203"]
     ok, unreachable, unknown = registrations
     assert ok.status is RegistrationStatus.OK
@@ -50,17 +48,21 @@ def test_registrations_reference_shape() -> None:
 
 
 def test_single_registration_without_declaration_and_decimal_rtt() -> None:
-    (only,) = xml.parse_registrations(load_fixture_bytes("registration_one.xml"), EP)
+    (only,) = parsers.parse_registrations(
+        load_fixture_bytes("registration_one.xml"), EP
+    )
     assert only.rtt_ms == 7.5
 
 
 def test_zero_element_list_and_empty_container() -> None:
     assert (
-        xml.parse_registrations(b"<kpbx_response><registrations/></kpbx_response>", EP)
+        parsers.parse_registrations(
+            b"<kpbx_response><registrations/></kpbx_response>", EP
+        )
         == []
     )
     assert (
-        xml.parse_registrations(
+        parsers.parse_registrations(
             b"<kpbx_response><registrations>\n  </registrations></kpbx_response>", EP
         )
         == []
@@ -73,14 +75,16 @@ def test_unexpected_registration_status_keeps_raw_value() -> None:
         b"<status>LAGGED</status><rtt>1500 ms</rtt></registration>"
         b"</registrations></kpbx_response>"
     )
-    (registration,) = xml.parse_registrations(body, EP)
+    (registration,) = parsers.parse_registrations(body, EP)
     assert registration.status is RegistrationStatus.UNKNOWN
     assert registration.status_raw == "LAGGED"
     assert registration.rtt_ms == 1500.0
 
 
 def test_bom_crlf_accents_escaped_ampersand_and_extra_elements() -> None:
-    (user,) = xml.parse_users_brief(load_fixture_bytes("users_brief_bom_crlf.xml"), EP)
+    (user,) = parsers.parse_users_brief(
+        load_fixture_bytes("users_brief_bom_crlf.xml"), EP
+    )
     assert user.exten == "201"
     assert user.enabled is True
     assert user.first_name == "Niccolò"
@@ -92,12 +96,12 @@ def test_latin1_body_without_declaration() -> None:
     body = "<kpbx_response><users><user><exten>5</exten><enabled>true</enabled><first_name>Lucà</first_name></user></users></kpbx_response>".encode(
         "latin-1"
     )
-    (user,) = xml.parse_users_brief(body, EP)
+    (user,) = parsers.parse_users_brief(body, EP)
     assert user.first_name == "Lucà"
 
 
 def test_configs_drop_secrets_and_parse_failover() -> None:
-    configs = xml.parse_users_configs(load_fixture_bytes("users_configs.xml"), EP)
+    configs = parsers.parse_users_configs(load_fixture_bytes("users_configs.xml"), EP)
     mario, giulia, luca = configs
     assert mario.vm_enabled
     assert mario.vm_email == "mario.rossi@example.com"
@@ -125,13 +129,15 @@ def test_configs_drop_secrets_and_parse_failover() -> None:
 
 
 def test_failover_round_trip_through_storage_form() -> None:
-    (mario, *_) = xml.parse_users_configs(load_fixture_bytes("users_configs.xml"), EP)
+    (mario, *_) = parsers.parse_users_configs(
+        load_fixture_bytes("users_configs.xml"), EP
+    )
     assert mario.failover is not None
     assert Failover.from_dict(mario.failover.as_dict()) == mario.failover
 
 
 def test_voicemail_count() -> None:
-    count = xml.parse_voicemail_count(
+    count = parsers.parse_voicemail_count(
         load_fixture_bytes("voicemail_count.xml"), EP, "201"
     )
     assert (count.mailbox, count.new, count.urgent, count.old) == ("201", 3, 1, 12)
@@ -145,20 +151,20 @@ def test_voicemail_count() -> None:
     ],
 )
 def test_voicemail_count_of_an_empty_mailbox_is_zero(body: bytes) -> None:
-    count = xml.parse_voicemail_count(body, EP, "201")
+    count = parsers.parse_voicemail_count(body, EP, "201")
     assert (count.mailbox, count.new, count.urgent, count.old) == ("201", 0, 0, 0)
 
 
 def test_voicemail_count_without_voicemails_is_an_error() -> None:
     with pytest.raises(KalliopeResponseError, match="lacks <voicemails>"):
-        xml.parse_voicemail_count(b"<kpbx_response><x/></kpbx_response>", EP, "201")
+        parsers.parse_voicemail_count(b"<kpbx_response><x/></kpbx_response>", EP, "201")
 
 
 def test_firmware_and_update_status() -> None:
-    firmware = xml.parse_firmware(load_fixture_bytes("firmware.xml"), EP)
+    firmware = parsers.parse_firmware(load_fixture_bytes("firmware.xml"), EP)
     assert firmware.running is FirmwareSlot.SECONDARY
     assert firmware.running_version == "3.9.5-2701"
-    state = xml.parse_firmware_update_status(
+    state = parsers.parse_firmware_update_status(
         load_fixture_bytes("update_status.xml"), EP
     )
     assert state.status is FirmwareUpdateStatus.DOWNLOADING
@@ -168,26 +174,28 @@ def test_firmware_and_update_status() -> None:
 
 def test_unknown_update_status_code() -> None:
     body = b"<kpbx_response><update_status><error><code>99</code></error></update_status></kpbx_response>"
-    state = xml.parse_firmware_update_status(body, EP)
+    state = parsers.parse_firmware_update_status(body, EP)
     assert state.status is None
     assert state.code == 99
 
 
 def test_license_states() -> None:
-    active = xml.parse_license(load_fixture_bytes("license_active.xml"), EP)
+    active = parsers.parse_license(load_fixture_bytes("license_active.xml"), EP)
     assert active.status is LicenseStatus.ACTIVE
     assert active.licensed_extensions == 50
-    not_required = xml.parse_license(load_fixture_bytes("license_not_required.xml"), EP)
+    not_required = parsers.parse_license(
+        load_fixture_bytes("license_not_required.xml"), EP
+    )
     assert not_required.status is LicenseStatus.NOT_REQUIRED
     assert not_required.status.allows_api
-    missing = xml.parse_license(
+    missing = parsers.parse_license(
         b"<kpbx_response><pbx_instance_license><error><code>11</code><message>No license present</message></error></pbx_instance_license></kpbx_response>",
         EP,
     )
     assert missing.status is LicenseStatus.MISSING
     assert not missing.status.allows_api
     with pytest.raises(KalliopeApiError) as err:
-        xml.parse_license(
+        parsers.parse_license(
             b"<kpbx_response><pbx_instance_license><error><code>12</code><message>missing</message></error></pbx_instance_license></kpbx_response>",
             EP,
         )
@@ -196,7 +204,7 @@ def test_license_states() -> None:
 
 def test_request_not_allowed_raises_licence_error_with_code() -> None:
     with pytest.raises(KalliopeLicenseError) as err:
-        xml.parse_registrations(load_fixture_bytes("request_not_allowed.xml"), EP)
+        parsers.parse_registrations(load_fixture_bytes("request_not_allowed.xml"), EP)
     assert err.value.code == 2
     assert err.value.message == "License expired"
     assert err.value.endpoint == EP
@@ -204,7 +212,7 @@ def test_request_not_allowed_raises_licence_error_with_code() -> None:
 
 def test_result_error_code_becomes_api_error() -> None:
     with pytest.raises(KalliopeApiError) as err:
-        xml.parse_result(
+        envelope.parse_result(
             load_fixture_bytes("click2call_error.xml"),
             EP,
             "click2call",
@@ -214,7 +222,7 @@ def test_result_error_code_becomes_api_error() -> None:
 
 
 def test_contacts_with_escaped_ampersand_and_accents() -> None:
-    anna, caffe = xml.parse_contacts(load_fixture_bytes("contacts.xml"), EP)
+    anna, caffe = parsers.parse_contacts(load_fixture_bytes("contacts.xml"), EP)
     assert anna.organization == "Rossi & Figli S.r.l."
     assert anna.type is ContactType.SYSTEM
     assert anna.name == "Anna Esposito"
@@ -223,14 +231,14 @@ def test_contacts_with_escaped_ampersand_and_accents() -> None:
 
 
 def test_callgroups_and_conferences_without_pins() -> None:
-    (group,) = xml.parse_callgroups(load_fixture_bytes("callgroups.xml"), EP)
+    (group,) = parsers.parse_callgroups(load_fixture_bytes("callgroups.xml"), EP)
     assert group.id == "incoming"
     assert group.timeout == 20
     assert [len(p.members) for p in group.priorities] == [2, 1]
     assert group.priorities[0].members[1].display_name == "Giulia Bianchi"
     assert group.failover is not None
     assert group.failover.type is FailoverType.FORWARD_TO_VOICEMAIL
-    (room,) = xml.parse_conferences(load_fixture_bytes("conferences.xml"), EP)
+    (room,) = parsers.parse_conferences(load_fixture_bytes("conferences.xml"), EP)
     assert room.internal_selection == "801"
     assert "9999" not in repr(room)
     assert "1234" not in repr(room)
@@ -254,7 +262,7 @@ def test_callgroups_and_conferences_without_pins() -> None:
 )
 def test_unusable_bodies(body: bytes, reason: str) -> None:
     with pytest.raises(KalliopeResponseError, match=reason) as err:
-        xml.parse_registrations(body, EP)
+        parsers.parse_registrations(body, EP)
     assert err.value.endpoint == EP
 
 
@@ -265,7 +273,7 @@ def test_entity_declarations_are_refused_before_parsing() -> None:
         b"<kpbx_response><registrations>&lol2;</registrations></kpbx_response>"
     )
     with pytest.raises(KalliopeResponseError, match="document type declarations"):
-        xml.parse_registrations(laughs, EP)
+        parsers.parse_registrations(laughs, EP)
 
 
 def nested(depth: int) -> bytes:
@@ -276,13 +284,13 @@ def nested(depth: int) -> bytes:
 
 def test_deeply_nested_answers_are_refused_early() -> None:
     """Nesting past the limit is refused while parsing, not built in memory."""
-    assert xml.decode_document(nested(xml.MAX_XML_DEPTH), EP)
+    assert decode.decode_document(nested(decode.MAX_XML_DEPTH), EP)
     with pytest.raises(KalliopeResponseError, match="nested deeper than 64"):
-        xml.decode_document(nested(xml.MAX_XML_DEPTH + 1), EP)
+        decode.decode_document(nested(decode.MAX_XML_DEPTH + 1), EP)
     tracemalloc.start()
     try:
         with pytest.raises(KalliopeResponseError, match="nested deeper"):
-            xml.parse_registrations(nested(1_000_000), EP)
+            parsers.parse_registrations(nested(1_000_000), EP)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -291,113 +299,59 @@ def test_deeply_nested_answers_are_refused_early() -> None:
 
 
 def test_status_flags() -> None:
-    content = xml.parse_response(
+    content = envelope.parse_response(
         b"<kpbx_response><pbx_pending>true</pbx_pending></kpbx_response>", EP
     )
-    assert xml.parse_status_flag(content, "pbx_pending", EP) is True
-    content = xml.parse_response(
+    assert envelope.parse_status_flag(content, "pbx_pending", EP) is True
+    content = envelope.parse_response(
         b"<kpbx_response><pbx_pending>maybe</pbx_pending></kpbx_response>", EP
     )
     with pytest.raises(KalliopeResponseError, match="not true/false"):
-        xml.parse_status_flag(content, "pbx_pending", EP)
+        envelope.parse_status_flag(content, "pbx_pending", EP)
 
 
 def test_salt_in_json_xml_and_garbage() -> None:
-    assert xml.parse_salt(b'{"salt": "abc"}', EP) == "abc"
+    assert parsers.parse_salt(b'{"salt": "abc"}', EP) == "abc"
     assert (
-        xml.parse_salt(b"<kpbx_response><salt>def</salt></kpbx_response>", EP) == "def"
+        parsers.parse_salt(b"<kpbx_response><salt>def</salt></kpbx_response>", EP)
+        == "def"
     )
-    assert xml.parse_salt(b"<salt>ghi</salt>", EP) == "ghi"
-    assert xml.parse_salt(b"<html>Not Found</html>", EP) is None
-    assert xml.parse_salt(b"{broken", EP) is None
-    assert xml.parse_salt(b'{"nosalt": 1}', EP) is None
-    assert xml.parse_salt(b"Not Found", EP) is None
+    assert parsers.parse_salt(b"<salt>ghi</salt>", EP) == "ghi"
+    assert parsers.parse_salt(b"<html>Not Found</html>", EP) is None
+    assert parsers.parse_salt(b"{broken", EP) is None
+    assert parsers.parse_salt(b'{"nosalt": 1}', EP) is None
+    assert parsers.parse_salt(b"Not Found", EP) is None
 
 
 def test_json_dashboard_values() -> None:
-    assert xml.parse_json_value(b'{"serialNumber": "KP-1"}', ["serialNumber"]) == "KP-1"
-    assert xml.parse_json_value(b'"KP-2"', ["serial"]) == "KP-2"
-    assert xml.parse_json_value(b"KP-3\n", ["serial"]) == "KP-3"
-    assert xml.parse_json_value(b"", ["serial"]) is None
-    assert xml.parse_json_value(b"<html/>", ["serial"]) is None
-    assert xml.parse_json_value(b'{"other": 1}', ["serial"]) is None
-
-
-def _parsed_request(body: bytes) -> dict:
-    return xmltodict.parse(body)["kpbx_request"]
-
-
-def test_requests_escape_user_input() -> None:
-    hostile = '</number_to_call><exten>999</exten><x a="&amp;">'
-    body = xml.build_request(
-        xml.click2call_node("201", hostile, Click2CallType.OUT), "req1"
+    assert (
+        parsers.parse_json_value(b'{"serialNumber": "KP-1"}', ["serialNumber"])
+        == "KP-1"
     )
-    request = _parsed_request(body)
-    assert request["request_id"] == "req1"
-    assert request["click2call"] == {
-        "exten": "201",
-        "number_to_call": hostile,
-        "type": "out",
-    }
+    assert parsers.parse_json_value(b'"KP-2"', ["serial"]) == "KP-2"
+    assert parsers.parse_json_value(b"KP-3\n", ["serial"]) == "KP-3"
+    assert parsers.parse_json_value(b"", ["serial"]) is None
+    assert parsers.parse_json_value(b"<html/>", ["serial"]) is None
+    assert parsers.parse_json_value(b'{"other": 1}', ["serial"]) is None
 
 
-def test_requests_refuse_characters_xml_cannot_carry() -> None:
-    with pytest.raises(KalliopeInputError):
-        xml.build_request(xml.click2call_node("201", "12\x003", Click2CallType.AUTO))
-
-
-def test_user_update_request_with_failover() -> None:
-    failover = Failover(
-        type=FailoverType.FORWARD_TO_EXTERNAL_NUMBER,
-        destination="+393351234567",
-        gateway_type=GatewayType.TRUNK,
-        gateway_id="2",
+def test_pbx_text_in_errors_is_escaped() -> None:
+    """Whoever logs a client error gets it on one line."""
+    license_error = load_fixture_bytes("license_error_forged_newline.xml")
+    with pytest.raises(KalliopeApiError) as api_error:
+        parsers.parse_license(license_error, "GET /license/pxbinstance")
+    refusal = (
+        b"<kpbx_response><request_not_allowed><error><code>2</code>"
+        b"<message>License expired\nERROR forged line</message>"
+        b"</error></request_not_allowed></kpbx_response>"
     )
-    request = _parsed_request(
-        xml.build_request(
-            xml.user_update_node(UserUpdate(failover=failover, vm_enabled=True))
-        )
+    with pytest.raises(KalliopeLicenseError) as license_refused:
+        parsers.parse_registrations(refusal, "GET /users/registrations/")
+    redirect = KalliopeResponseError("GET /x", "redirects to http://a\r\nX: 1", 301)
+    for err in (api_error.value, license_refused.value, redirect):
+        assert "\n" not in str(err)
+        assert "\r" not in str(err)
+    assert (
+        api_error.value.message
+        == "One or more required field missing\\nERROR forged line"
     )
-    assert request["user"]["vm_enabled"] == "true"
-    assert request["user"]["failover"] == {
-        "type": "FORWARD_TO_EXTERNAL_NUMBER",
-        "destination": {
-            "value": "+393351234567",
-            "gateway_type": "TRUNK",
-            "gateway_id": "2",
-        },
-    }
-    with pytest.raises(KalliopeInputError):
-        xml.user_update_node(UserUpdate())
-
-
-def test_unknown_failover_type_is_sent_as_read() -> None:
-    failover = Failover(
-        type=FailoverType.UNKNOWN, destination="9", type_raw="FORWARD_TO_X"
-    )
-    assert xml.failover_node(failover)["type"] == "FORWARD_TO_X"
-
-
-def test_contact_and_search_requests() -> None:
-    request = _parsed_request(
-        xml.build_request(
-            xml.contact_node(
-                ContactInput(first_name="Anna", last_name="Rossi & Co", phone="02")
-            )
-        )
-    )
-    assert request["contact"] == {
-        "first_name": "Anna",
-        "last_name": "Rossi & Co",
-        "phone": "02",
-    }
-    any_filter = _parsed_request(
-        xml.build_request(
-            xml.phonebook_filter_node(PhonebookFilter(any="%ross%", phone="1"))
-        )
-    )
-    assert any_filter["filter"] == {"any": "%ross%"}
-    by_field = _parsed_request(
-        xml.build_request(xml.phonebook_filter_node(PhonebookFilter(last_name="Ross%")))
-    )
-    assert by_field["filter"] == {"last_name": "Ross%"}
