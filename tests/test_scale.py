@@ -21,7 +21,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.const import DOMAIN
-from custom_components.kalliopepbx.coordinator import KalliopeRuntimeData
 from simulator import PbxState
 
 from .conftest import PBX_ID, record_state_writes
@@ -93,7 +92,7 @@ def assert_every_entity(
     hass: HomeAssistant, entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
     """One device per extension with all its entities, each with a state."""
-    runtime: KalliopeRuntimeData = entry.runtime_data
+    runtime = entry.runtime_data
     assert len(pbx_state.extensions) == EXTENSIONS
     entity_registry = er.async_get(hass)
     entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
@@ -129,7 +128,7 @@ async def assert_unchanged_poll(
     hass: HomeAssistant, entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
     """Registrations: two requests. Voicemail: one per mailbox. No state written."""
-    runtime: KalliopeRuntimeData = entry.runtime_data
+    runtime = entry.runtime_data
     with_voicemail = {e for e, x in pbx_state.extensions.items() if x.vm_enabled}
     assert 400 < len(with_voicemail) < 600
     assert set(runtime.voicemail.mailboxes_to_poll()) == with_voicemail
@@ -158,7 +157,7 @@ async def assert_one_change_reaches_only_its_entities(
     hass: HomeAssistant, entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
     """One phone drops off: its entities and the PBX totals are written, no other."""
-    runtime: KalliopeRuntimeData = entry.runtime_data
+    runtime = entry.runtime_data
     registry = er.async_get(hass)
     exten = next(
         exten
