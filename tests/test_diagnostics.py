@@ -179,7 +179,8 @@ async def test_diagnostics_have_no_personal_data(
         "Yealink",  # its user agent
         "Mario",
         "Rossi",
-        "Cellulare",  # the forwarding destination's name
+        "Giulia",
+        "Verdi",  # a forwarding destination's name (extension 203's identity)
         "3351234567",  # the mobile number calls are forwarded to
         "mario.rossi@example.com",
     ):
