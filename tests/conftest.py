@@ -179,6 +179,42 @@ async def serve_over_tls(
         loop.set_exception_handler(harness_handler)
 
 
+async def call_action(
+    hass: HomeAssistant,
+    service: str,
+    data: dict[str, Any],
+    *,
+    context: Context | None = None,
+    response: bool = False,
+) -> Any:
+    """Call one of our actions and wait for it (and its answer)."""
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, context=context, return_response=response
+    )
+
+
+async def set_text(
+    hass: HomeAssistant, entity_id: str, value: str, context: Context | None = None
+) -> None:
+    """Type into a text entity (a forwarding target)."""
+    await hass.services.async_call(
+        "text",
+        "set_value",
+        {ATTR_ENTITY_ID: entity_id, "value": value},
+        blocking=True,
+        context=context,
+    )
+
+
+async def switch_to(
+    hass: HomeAssistant, entity_id: str, service: str, context: Context | None = None
+) -> None:
+    """Turn a switch on or off (`service`: turn_on / turn_off)."""
+    await hass.services.async_call(
+        "switch", service, {ATTR_ENTITY_ID: entity_id}, blocking=True, context=context
+    )
+
+
 def free_port() -> int:
     """A loopback port nothing listens on."""
     with socket.socket() as sock:

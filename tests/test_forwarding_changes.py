@@ -28,7 +28,7 @@ from custom_components.kalliopepbx.api import (
 from custom_components.kalliopepbx.const import DOMAIN
 from simulator import PbxState
 
-from .conftest import press
+from .conftest import call_action, press, set_text, switch_to
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -42,25 +42,6 @@ REVERT = "button.kalliopepbx_office_revert_pending_changes"
 def scenario() -> dict[str, Any]:
     """Twelve extensions; 201 goes to its voicemail, 203 forwards via gateway 1."""
     return {"extensions": 12}
-
-
-async def action(hass: HomeAssistant, service: str, data: dict[str, Any]) -> None:
-    """Call one of our actions and wait for it."""
-    await hass.services.async_call(DOMAIN, service, data, blocking=True)
-
-
-async def set_target(hass: HomeAssistant, value: str) -> None:
-    """Type a forwarding target."""
-    await hass.services.async_call(
-        "text", "set_value", {"entity_id": TARGET, "value": value}, blocking=True
-    )
-
-
-async def switch(hass: HomeAssistant, service: str) -> None:
-    """Turn the forwarding switch on or off."""
-    await hass.services.async_call(
-        "switch", service, {"entity_id": SWITCH}, blocking=True
-    )
 
 
 def client_of(entry: MockConfigEntry) -> KalliopeClient:
@@ -81,11 +62,11 @@ def _press_revert(hass: HomeAssistant) -> Awaitable[None]:
 
 
 def _action_apply(hass: HomeAssistant) -> Awaitable[None]:
-    return action(hass, "apply_changes", {})
+    return call_action(hass, "apply_changes", {})
 
 
 def _action_revert(hass: HomeAssistant) -> Awaitable[None]:
-    return action(hass, "revert_changes", {})
+    return call_action(hass, "revert_changes", {})
 
 
 @pytest.mark.parametrize(
@@ -135,7 +116,7 @@ async def test_apply_and_revert_wait_for_a_forwarding_change(
         patch.object(client, "revert", revert),
     ):
         change = hass.async_create_task(
-            action(
+            call_action(
                 hass,
                 "set_call_forwarding",
                 {"extension": "201", "type": "forward_to_exten", "destination": "205"},
@@ -165,8 +146,8 @@ async def test_target_and_switch_at_the_same_moment(
     hass: HomeAssistant, pbx_state: PbxState, switch_first: bool
 ) -> None:
     """A new target typed as the switch turns on: the PBX ends at the new one."""
-    await set_target(hass, "+39 347 000 0001")
-    calls = [switch(hass, "turn_on"), set_target(hass, "205")]
+    await set_text(hass, TARGET, "+39 347 000 0001")
+    calls = [switch_to(hass, SWITCH, "turn_on"), set_text(hass, TARGET, "205")]
     if not switch_first:
         calls.reverse()
     await asyncio.gather(*calls)
@@ -182,11 +163,11 @@ async def test_target_not_reached_keeps_the_old_one(
     hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
 ) -> None:
     """A re-forward the PBX refuses leaves the text at the target the PBX has."""
-    await set_target(hass, "+39 347 000 0001")
-    await switch(hass, "turn_on")
+    await set_text(hass, TARGET, "+39 347 000 0001")
+    await switch_to(hass, SWITCH, "turn_on")
     pbx_state.add_fault("/users/configs/201", "http500")
     with pytest.raises(HomeAssistantError):
-        await set_target(hass, "205")
+        await set_text(hass, TARGET, "205")
     assert hass.states.get(TARGET).state == "+393470000001"
     assert pbx_state.get_failover("201")["value"] == "+393470000001"
     # Also what is kept: after a restart the text still shows where calls go.
@@ -224,7 +205,7 @@ async def test_unapplied_change_is_a_repair_issue_across_restarts(
     """Written, not applied: an issue names it after a restart until applied or reverted."""
     pbx_state.add_fault("/pbx/apply", "http500")
     with pytest.raises(HomeAssistantError) as err:
-        await action(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "201", "type": "forward_to_exten", "destination": "205"},
@@ -277,7 +258,7 @@ async def test_unapplied_change_fixed_from_the_issue(
     assert await async_setup_component(hass, "repairs", {})
     pbx_state.add_fault("/pbx/apply", "http500")
     with pytest.raises(HomeAssistantError):
-        await action(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "201", "type": "forward_to_exten", "destination": "205"},
@@ -347,7 +328,7 @@ async def test_unapplied_change_lost_in_a_pbx_reboot_raises_no_issue(
     """Pending changes die with a PBX reboot: nothing is left to apply."""
     pbx_state.add_fault("/pbx/apply", "http500")
     with pytest.raises(HomeAssistantError):
-        await action(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "201", "type": "forward_to_exten", "destination": "205"},
@@ -372,7 +353,7 @@ async def test_action_needs_the_whole_outbound_line(
     before = pbx_state.get_failover("201")
     pbx_state.reset_counters()
     with pytest.raises(ServiceValidationError) as err:
-        await action(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "201", "destination": "0612345678", **line},

@@ -18,35 +18,13 @@ from custom_components.kalliopepbx.const import (
     VOICEMAIL_INTERVAL,
 )
 
-from .conftest import advance
+from .conftest import advance, set_text, switch_to
 from .reference_pbx import ReferencePbx, fixture_bytes
 
 pytestmark = pytest.mark.usefixtures("reference_integration")
 
 SWITCH = "switch.giulia_bianchi_call_forwarding"
 TARGET = "text.giulia_bianchi_forwarding_target"
-
-
-async def set_target(
-    hass: HomeAssistant, value: str, context: Context | None = None
-) -> None:
-    """Type a forwarding target."""
-    await hass.services.async_call(
-        "text",
-        "set_value",
-        {"entity_id": TARGET, "value": value},
-        blocking=True,
-        context=context,
-    )
-
-
-async def switch(
-    hass: HomeAssistant, service: str, context: Context | None = None
-) -> None:
-    """Turn the forwarding switch on or off."""
-    await hass.services.async_call(
-        "switch", service, {"entity_id": SWITCH}, blocking=True, context=context
-    )
 
 
 async def test_target_defaults_to_what_the_pbx_forwards_to(
@@ -64,12 +42,12 @@ async def test_switch_forwards_to_the_target_and_restores(
 ) -> None:
     """On forwards to the typed number; a new target re-forwards; off restores."""
     before = reference_pbx.failover("202")
-    await set_target(hass, "+39 347 000 0001")
+    await set_text(hass, TARGET, "+39 347 000 0001")
     assert hass.states.get(TARGET).state == "+393470000001"
     # Only typing a target changes nothing on the PBX.
     assert reference_pbx.writes() == []
 
-    await switch(hass, "turn_on")
+    await switch_to(hass, SWITCH, "turn_on")
     forwarded = reference_pbx.failover("202")
     assert (forwarded["type"], forwarded["value"]) == (
         "FORWARD_TO_EXTERNAL_NUMBER",
@@ -77,11 +55,11 @@ async def test_switch_forwards_to_the_target_and_restores(
     )
     assert hass.states.get(SWITCH).state == STATE_ON
 
-    await set_target(hass, "203")
+    await set_text(hass, TARGET, "203")
     forwarded = reference_pbx.failover("202")
     assert (forwarded["type"], forwarded["value"]) == ("FORWARD_TO_EXTEN", "203")
 
-    await switch(hass, "turn_off")
+    await switch_to(hass, SWITCH, "turn_off")
     assert reference_pbx.failover("202") == before
     assert hass.states.get(SWITCH).state == STATE_OFF
     assert hass.states.get(TARGET).state == "203"
@@ -101,7 +79,7 @@ async def test_switch_follows_changes_made_on_the_pbx(
 async def test_switch_without_target(hass: HomeAssistant) -> None:
     """Turning on with no target says what is missing."""
     with pytest.raises(ServiceValidationError) as err:
-        await switch(hass, "turn_on")
+        await switch_to(hass, SWITCH, "turn_on")
     assert err.value.translation_key == "no_forwarding_target"
 
 
@@ -109,7 +87,7 @@ async def test_switch_without_target(hass: HomeAssistant) -> None:
 async def test_target_validation(hass: HomeAssistant, value: str) -> None:
     """A target that is not a dialable number is refused and not kept."""
     with pytest.raises(ServiceValidationError) as err:
-        await set_target(hass, value)
+        await set_text(hass, TARGET, value)
     assert err.value.translation_key == "invalid_number"
     assert hass.states.get(TARGET).state == ""
 
@@ -118,7 +96,7 @@ async def test_target_rejected_by_the_entity_pattern(hass: HomeAssistant) -> Non
     """Letters never get as far as the integration."""
     # 2025.4 raises ValueError, newer cores ServiceValidationError.
     with pytest.raises((ValueError, ServiceValidationError), match="pattern"):
-        await set_target(hass, "mobile")
+        await set_text(hass, TARGET, "mobile")
 
 
 async def test_switch_and_target_are_admin_only(
@@ -127,7 +105,7 @@ async def test_switch_and_target_are_admin_only(
     """Forwarding changes where calls go: administrators only."""
     context = Context(user_id=hass_read_only_user.id)
     with pytest.raises(Unauthorized):
-        await set_target(hass, "203", context)
+        await set_text(hass, TARGET, "203", context)
     with pytest.raises(Unauthorized):
         await hass.services.async_call(
             "switch",

@@ -9,15 +9,13 @@ through gateway 1, the line 201 borrows when it has none.
 
 from __future__ import annotations
 
-from typing import Any
 from xml.etree import ElementTree as ET
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 
-from custom_components.kalliopepbx.const import DOMAIN
-
+from .conftest import call_action, set_text, switch_to
 from .reference_pbx import ReferencePbx
 
 pytestmark = pytest.mark.usefixtures("reference_integration")
@@ -48,25 +46,6 @@ def pbx_with_failovers(reference_pbx: ReferencePbx, failover_fixture: str) -> No
     )
 
 
-async def action(hass: HomeAssistant, service: str, data: dict[str, Any]) -> None:
-    """Call one of our actions and wait for it."""
-    await hass.services.async_call(DOMAIN, service, data, blocking=True)
-
-
-async def set_target(hass: HomeAssistant, value: str) -> None:
-    """Type a forwarding target."""
-    await hass.services.async_call(
-        "text", "set_value", {"entity_id": TARGET, "value": value}, blocking=True
-    )
-
-
-async def switch(hass: HomeAssistant, service: str) -> None:
-    """Turn the forwarding switch on or off."""
-    await hass.services.async_call(
-        "switch", service, {"entity_id": SWITCH}, blocking=True
-    )
-
-
 def puts(pbx: ReferencePbx) -> list[dict[str, str | None]]:
     """The failover fields of every PUT for 201, by their reference names."""
     written = []
@@ -92,7 +71,7 @@ async def test_change_the_pbx_does_not_show_is_reported(
     """Write and apply accepted, old forwarding still answered: the user is told."""
     reference_pbx.keeps_writes = False
     with pytest.raises(HomeAssistantError) as err:
-        await action(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "201", "type": "forward_to_exten", "destination": "203"},
@@ -111,11 +90,11 @@ async def test_restore_the_pbx_does_not_show_is_reported(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Turning forwarding off is read back too."""
-    await set_target(hass, "203")
-    await switch(hass, "turn_on")
+    await set_text(hass, TARGET, "203")
+    await switch_to(hass, SWITCH, "turn_on")
     reference_pbx.keeps_writes = False
     with pytest.raises(HomeAssistantError) as err:
-        await switch(hass, "turn_off")
+        await switch_to(hass, SWITCH, "turn_off")
     assert err.value.translation_key == "forwarding_not_applied"
     assert err.value.translation_placeholders == {
         "extension": "201",
@@ -128,7 +107,7 @@ async def test_change_read_back_as_written_is_quiet(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """A PBX showing what was written raises nothing."""
-    await action(
+    await call_action(
         hass,
         "set_call_forwarding",
         {"extension": "201", "type": "forward_to_exten", "destination": "203"},
@@ -143,9 +122,9 @@ async def test_forwarding_keeps_the_rest_of_the_failover(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """On and off change where calls go; the announcement and names stay."""
-    await set_target(hass, "+39 347 000 0001")
-    await switch(hass, "turn_on")
-    await switch(hass, "turn_off")
+    await set_text(hass, TARGET, "+39 347 000 0001")
+    await switch_to(hass, SWITCH, "turn_on")
+    await switch_to(hass, SWITCH, "turn_off")
     assert puts(reference_pbx) == [
         {
             "intro": "fuori_orario",
@@ -173,10 +152,10 @@ async def test_restore_keeps_an_announcement_changed_meanwhile(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """The announcement is not forwarding: off keeps the one the PBX has now."""
-    await set_target(hass, "203")
-    await switch(hass, "turn_on")
+    await set_text(hass, TARGET, "203")
+    await switch_to(hass, SWITCH, "turn_on")
     reference_pbx.set_failover("201", intro="ferie_estive")
-    await switch(hass, "turn_off")
+    await switch_to(hass, SWITCH, "turn_off")
     restored = puts(reference_pbx)[-1]
     assert (restored["intro"], restored["type"]) == ("ferie_estive", "FORWARD_TO_IVR")
 
@@ -189,7 +168,7 @@ async def test_outbound_line_from_the_extensions_failover(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """A new number goes out through the line the extension forwards through."""
-    await set_target(hass, "+39 347 000 0001")
+    await set_text(hass, TARGET, "+39 347 000 0001")
     assert puts(reference_pbx) == [
         {
             "intro": "benvenuto",
@@ -208,7 +187,7 @@ async def test_action_on_the_same_outbound_line_keeps_its_name(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """The action naming the line the extension uses now keeps the line's name."""
-    await action(
+    await call_action(
         hass,
         "set_call_forwarding",
         {
@@ -234,7 +213,7 @@ async def test_outbound_line_without_type_is_not_guessed(
     """An id whose type the PBX does not give: a clear error, nothing written."""
     reference_pbx.set_failover("201", gateway_type="")
     with pytest.raises(ServiceValidationError) as err:
-        await set_target(hass, "+39 347 000 0001")
+        await set_text(hass, TARGET, "+39 347 000 0001")
     assert err.value.translation_key == "gateway_type_unknown"
     assert err.value.translation_placeholders == {
         "extension": "201",

@@ -25,31 +25,12 @@ from custom_components.kalliopepbx.const import (
     DOMAIN,
 )
 
-from .conftest import PBX_ID, find_device, md5_hex
+from .conftest import PBX_ID, call_action, find_device, md5_hex
 from .reference_pbx import ReferencePbx, fixture_bytes
 
 pytestmark = pytest.mark.usefixtures("reference_integration")
 
 PENDING = "binary_sensor.kalliopepbx_office_pending_changes"
-
-
-async def call(
-    hass: HomeAssistant,
-    service: str,
-    data: dict[str, Any],
-    *,
-    context: Context | None = None,
-    response: bool = False,
-) -> Any:
-    """Call one of our actions and wait for it."""
-    return await hass.services.async_call(
-        DOMAIN,
-        service,
-        data,
-        blocking=True,
-        context=context,
-        return_response=response,
-    )
 
 
 def extension_device(hass: HomeAssistant, exten: str) -> str:
@@ -95,7 +76,7 @@ async def test_click2call_from_device_places_the_call(
     hass: HomeAssistant, reference_pbx: ReferencePbx, hass_admin_user: User
 ) -> None:
     """The extension's phone rings, then the PBX dials the normalized number."""
-    await call(
+    await call_action(
         hass,
         "click2call",
         {"device_id": extension_device(hass, "201"), "number": "+39 02-1234.567"},
@@ -108,7 +89,7 @@ async def test_click2call_by_extension_number_and_type(
     hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
 ) -> None:
     """A PBX and an extension number work as well as a device."""
-    await call(
+    await call_action(
         hass,
         "click2call",
         {
@@ -129,7 +110,7 @@ async def test_click2call_rejects_invalid_numbers_before_sending(
 ) -> None:
     """Nothing reaches the PBX when the number is not dialable."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "click2call", {"extension": "201", "number": number})
+        await call_action(hass, "click2call", {"extension": "201", "number": number})
     assert err.value.translation_key == "invalid_number"
     assert placed_calls(reference_pbx) == []
 
@@ -143,11 +124,13 @@ async def test_click2call_allowed_numbers_guard(
     """Premium and international numbers are refused; extensions always pass."""
     for number in ("899123456", "+441234567890", "00441234567890"):
         with pytest.raises(ServiceValidationError) as err:
-            await call(hass, "click2call", {"extension": "201", "number": number})
+            await call_action(
+                hass, "click2call", {"extension": "201", "number": number}
+            )
         assert err.value.translation_key == "number_not_allowed"
     assert placed_calls(reference_pbx) == []
-    await call(hass, "click2call", {"extension": "201", "number": "0212345678"})
-    await call(hass, "click2call", {"extension": "201", "number": "202"})
+    await call_action(hass, "click2call", {"extension": "201", "number": "0212345678"})
+    await call_action(hass, "click2call", {"extension": "201", "number": "202"})
     assert [number for _, number, _ in placed_calls(reference_pbx)] == [
         "0212345678",
         "202",
@@ -168,7 +151,7 @@ async def test_click2call_pbx_refusal_is_translated(
     """The PBX's error code and message reach the user, naming the extension."""
     reference_pbx.answer("/click2call", click2call_error(code, message))
     with pytest.raises(HomeAssistantError) as err:
-        await call(
+        await call_action(
             hass,
             "click2call",
             {"extension": "202", "number": "0212345678"},
@@ -192,7 +175,7 @@ async def test_click2call_connection_failure(
 
     reference_pbx.handle("/click2call", hang_up)
     with pytest.raises(HomeAssistantError) as err:
-        await call(
+        await call_action(
             hass,
             "click2call",
             {"extension": "201", "number": "0212345678"},
@@ -221,7 +204,7 @@ async def test_target_errors(hass: HomeAssistant, reference_pbx: ReferencePbx) -
     before = len(reference_pbx.requests)
     for data, key in cases:
         with pytest.raises(ServiceValidationError) as err:
-            await call(hass, "click2call", data)
+            await call_action(hass, "click2call", data)
         assert err.value.translation_key == key, data
     assert len(reference_pbx.requests) == before
 
@@ -231,10 +214,12 @@ async def test_entry_required_with_two_pbxs_and_not_loaded(hass: HomeAssistant) 
     other = MockConfigEntry(domain=DOMAIN, title="Other PBX", data={})
     other.add_to_hass(hass)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "reload_pbx_engine", {})
+        await call_action(hass, "reload_pbx_engine", {})
     assert err.value.translation_key == "entry_required"
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "reload_pbx_engine", {"config_entry_id": other.entry_id})
+        await call_action(
+            hass, "reload_pbx_engine", {"config_entry_id": other.entry_id}
+        )
     assert err.value.translation_key == "entry_not_loaded"
 
 
@@ -247,7 +232,7 @@ async def test_set_and_clear_call_forwarding(
 ) -> None:
     """Set applies on the PBX; clear restores exactly the failover from before."""
     before = reference_pbx.failover("202")
-    await call(
+    await call_action(
         hass,
         "set_call_forwarding",
         {"extension": "202", "destination": "+39 333 111 2223"},
@@ -265,14 +250,14 @@ async def test_set_and_clear_call_forwarding(
     assert sensor.attributes["destination"] == "+393331112223"
 
     # A second set does not overwrite what clear will restore.
-    await call(
+    await call_action(
         hass,
         "set_call_forwarding",
         {"extension": "202", "type": "forward_to_exten", "destination": "203"},
     )
     assert reference_pbx.failover("202")["type"] == "FORWARD_TO_EXTEN"
 
-    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    await call_action(hass, "clear_call_forwarding", {"extension": "202"})
     assert reference_pbx.failover("202") == before
     assert reference_pbx.pending is False
     assert hass.states.get("switch.giulia_bianchi_call_forwarding").state == STATE_OFF
@@ -300,7 +285,7 @@ async def test_set_call_forwarding_types(
     expected: dict[str, str],
 ) -> None:
     """Hang up, own voicemail, and an explicit outbound line."""
-    await call(hass, "set_call_forwarding", {"extension": "201", **data})
+    await call_action(hass, "set_call_forwarding", {"extension": "201", **data})
     held = reference_pbx.failover("201")
     assert {key: held[key] for key in expected} == expected
 
@@ -320,7 +305,7 @@ async def test_set_call_forwarding_validation(
 ) -> None:
     """Bad input is refused before anything is sent; nothing is saved."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "set_call_forwarding", {"extension": "201", **data})
+        await call_action(hass, "set_call_forwarding", {"extension": "201", **data})
     assert err.value.translation_key == key
     assert reference_pbx.writes() == []
 
@@ -331,7 +316,7 @@ async def test_forwarding_obeys_allowed_numbers(
 ) -> None:
     """Forwarding to a premium number is the classic toll fraud: refused."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(
+        await call_action(
             hass, "set_call_forwarding", {"extension": "202", "destination": "899123"}
         )
     assert err.value.translation_key == "number_not_allowed"
@@ -343,9 +328,11 @@ async def test_gateway_required_when_nothing_forwards_outside(
     hass: HomeAssistant,
 ) -> None:
     """With no outbound line to borrow, the user must name one."""
-    await call(hass, "set_call_forwarding", {"extension": "201", "type": "hangup"})
+    await call_action(
+        hass, "set_call_forwarding", {"extension": "201", "type": "hangup"}
+    )
     with pytest.raises(ServiceValidationError) as err:
-        await call(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "202", "destination": "0612345678"},
@@ -359,7 +346,9 @@ async def test_foreign_pending_changes_are_not_applied(
     """Someone else's unapplied change blocks ours: nothing is sent or applied."""
     reference_pbx.pending = True
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "set_call_forwarding", {"extension": "202", "type": "hangup"})
+        await call_action(
+            hass, "set_call_forwarding", {"extension": "202", "type": "hangup"}
+        )
     assert err.value.translation_key == "changes_already_pending"
     assert reference_pbx.writes() == []
     assert reference_pbx.pending is True
@@ -371,7 +360,9 @@ async def test_apply_failure_is_reported_and_pending_visible(
     """The change stays pending on the PBX, and the user sees it."""
     reference_pbx.answer("/pbx/apply", b"Internal Server Error", status=500)
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "set_call_forwarding", {"extension": "201", "type": "hangup"})
+        await call_action(
+            hass, "set_call_forwarding", {"extension": "201", "type": "hangup"}
+        )
     assert err.value.translation_key == "apply_failed"
     assert reference_pbx.pending is True
     assert reference_pbx.failover("201")["type"] == "HANGUP"
@@ -390,13 +381,13 @@ async def test_pbx_refusing_the_change_keeps_nothing_to_restore(
         .replace(b"Success", b"User not saved"),
     )
     with pytest.raises(HomeAssistantError):
-        await call(
+        await call_action(
             hass,
             "set_call_forwarding",
             {"extension": "202", "type": "forward_to_ivr", "destination": "999"},
         )
     reference_pbx.restore("/users/configs/202")
-    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    await call_action(hass, "clear_call_forwarding", {"extension": "202"})
     assert ("PUT", "/users/configs/202") not in reference_pbx.writes()
     assert reference_pbx.failover("202")["type"] == "HANGUP"
 
@@ -405,11 +396,11 @@ async def test_clear_without_saved_state(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
     """Forwarding set on the PBX itself is cleared to the extension's default."""
-    await call(hass, "clear_call_forwarding", {"extension": "201"})
+    await call_action(hass, "clear_call_forwarding", {"extension": "201"})
     # 201 has a mailbox: unanswered calls go to it.
     assert reference_pbx.failover("201")["type"] == "FORWARD_TO_VOICEMAIL"
     # Not forwarding: nothing to do, nothing sent.
-    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    await call_action(hass, "clear_call_forwarding", {"extension": "202"})
     assert ("PUT", "/users/configs/202") not in reference_pbx.writes()
 
 
@@ -421,7 +412,7 @@ async def test_forwarding_restore_survives_a_restart(
 ) -> None:
     """What clear restores is in storage, and a reloaded entry reads it back."""
     before = reference_pbx.failover("202")
-    await call(
+    await call_action(
         hass,
         "set_call_forwarding",
         {"extension": "202", "type": "forward_to_exten", "destination": "203"},
@@ -431,7 +422,7 @@ async def test_forwarding_restore_survives_a_restart(
 
     assert await hass.config_entries.async_reload(reference_entry.entry_id)
     await hass.async_block_till_done()
-    await call(hass, "clear_call_forwarding", {"extension": "202"})
+    await call_action(hass, "clear_call_forwarding", {"extension": "202"})
     assert reference_pbx.failover("202") == before
 
     # Removing the PBX removes what it would have restored.
@@ -462,7 +453,9 @@ async def test_admin_only_actions_refuse_other_users(
 ) -> None:
     """A non-admin user is refused and the PBX is not touched."""
     with pytest.raises(Unauthorized):
-        await call(hass, service, data, context=Context(user_id=hass_read_only_user.id))
+        await call_action(
+            hass, service, data, context=Context(user_id=hass_read_only_user.id)
+        )
     assert reference_pbx.writes() == []
 
 
@@ -471,7 +464,7 @@ async def test_get_call_records_is_admin_only(
 ) -> None:
     """Call records are personal data: administrators only."""
     with pytest.raises(Unauthorized):
-        await call(
+        await call_action(
             hass,
             "get_call_records",
             {},
@@ -486,10 +479,10 @@ async def test_everyone_may_click2call_and_search(
 ) -> None:
     """Placing a call and looking up a number are for every user."""
     context = Context(user_id=hass_read_only_user.id)
-    await call(
+    await call_action(
         hass, "click2call", {"extension": "201", "number": "202"}, context=context
     )
-    result = await call(
+    result = await call_action(
         hass, "search_phonebook", {"query": "esposito"}, context=context, response=True
     )
     assert result["count"] == 2
@@ -504,12 +497,12 @@ async def test_reload_apply_revert(
 ) -> None:
     """The engine reloads; apply and revert clear what is pending."""
     admin = Context(user_id=hass_admin_user.id)
-    await call(hass, "reload_pbx_engine", {}, context=admin)
+    await call_action(hass, "reload_pbx_engine", {}, context=admin)
     assert reference_pbx.writes() == [("PUT", "/system/pbxengine/reload")]
 
     for service in ("revert_changes", "apply_changes"):
         reference_pbx.pending = True
-        await call(hass, service, {}, context=admin)
+        await call_action(hass, service, {}, context=admin)
         assert reference_pbx.pending is False
         assert hass.states.get(PENDING).state == STATE_OFF
     assert reference_pbx.writes()[1:] == [
@@ -527,7 +520,7 @@ async def test_engine_command_refused(
         fixture_bytes("pbxengine_reloaded.xml").replace(b"true", b"false"),
     )
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "reload_pbx_engine", {})
+        await call_action(hass, "reload_pbx_engine", {})
     assert err.value.translation_key == "command_failed"
 
 
@@ -539,7 +532,9 @@ async def test_search_phonebook(
 ) -> None:
     """The terms go to the PBX as the reference's filter; its contacts come
     back with their names, numbers and types."""
-    result = await call(hass, "search_phonebook", {"query": "rossi"}, response=True)
+    result = await call_action(
+        hass, "search_phonebook", {"query": "rossi"}, response=True
+    )
     anna, caffe = result["contacts"]
     assert (anna["name"], anna["phone"], anna["type"]) == (
         "Anna Esposito",
@@ -549,13 +544,13 @@ async def test_search_phonebook(
     assert anna["organization"] == "Rossi & Figli S.r.l."
     assert (caffe["phone"], caffe["type"]) == ("0612345678", "private")
 
-    await call(
+    await call_action(
         hass,
         "search_phonebook",
         {"last_name": "Ross%", "first_name": "mario"},
         response=True,
     )
-    limited = await call(
+    limited = await call_action(
         hass, "search_phonebook", {"query": "%", "limit": 1}, response=True
     )
     assert len(limited["contacts"]) == 1
@@ -582,7 +577,7 @@ async def test_search_phonebook_validation(
 ) -> None:
     """Either a query or per-field terms."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "search_phonebook", data, response=True)
+        await call_action(hass, "search_phonebook", data, response=True)
     assert err.value.translation_key == key
 
 
@@ -594,7 +589,7 @@ async def test_get_call_records_from_the_reference_answer(
 ) -> None:
     """The reference's 3.x records: direction and status codes in words,
     the numbers as the PBX masked them."""
-    result = await call(hass, "get_call_records", {"limit": 10}, response=True)
+    result = await call_action(hass, "get_call_records", {"limit": 10}, response=True)
     outbound, missed = result["records"]
     assert (outbound["direction"], outbound["status"]) == ("outbound", "answered")
     assert outbound["unique_id"] == "1463997154.12"
@@ -615,7 +610,7 @@ async def test_get_call_records_status_3x_never_reports(
 ) -> None:
     """3.x has no code for these outcomes: refused, rather than nothing found."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "get_call_records", {"status": status}, response=True)
+        await call_action(hass, "get_call_records", {"status": status}, response=True)
     assert err.value.translation_key == "call_records_filter_unsupported"
     assert err.value.translation_placeholders == {"filter": f"status: {status}"}
     assert reference_pbx.seen("POST", "/cdr") == []
@@ -624,7 +619,7 @@ async def test_get_call_records_status_3x_never_reports(
 async def test_get_call_records_validation(hass: HomeAssistant) -> None:
     """A period that ends before it starts is refused."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(
+        await call_action(
             hass,
             "get_call_records",
             {"start": "2026-11-02 10:00:00", "end": "2026-11-01 10:00:00"},
@@ -644,7 +639,7 @@ async def test_get_call_records_wrong_privacy_password(
         "<message>Authentication error</message></error_code></cdr></kpbx_response>",
     )
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "get_call_records", {}, response=True)
+        await call_action(hass, "get_call_records", {}, response=True)
     assert err.value.translation_key == "pbx_error"
     assert err.value.translation_placeholders["code"] == "3"
     (body,) = sent(reference_pbx, "POST", "/cdr")
