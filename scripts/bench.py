@@ -626,9 +626,9 @@ def naive_mode(runtime: Any) -> Iterator[None]:
     """
     from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
-    from custom_components.kalliopepbx import coordinator as coordinator_module
+    from custom_components.kalliopepbx import polling as coordinator_module
     from custom_components.kalliopepbx.api import client as client_module
-    from custom_components.kalliopepbx.coordinator import KalliopeCoordinator
+    from custom_components.kalliopepbx.polling import KalliopeCoordinator
 
     coordinators = (runtime.registrations, runtime.voicemail, runtime.system)
     saved_threshold = client_module.PARSE_IN_THREAD_ABOVE_BYTES

@@ -23,7 +23,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.const import DOMAIN
-from custom_components.kalliopepbx.coordinator import KalliopeRuntimeData
+from custom_components.kalliopepbx.runtime import KalliopeRuntimeData
 from simulator import PbxState
 
 from .conftest import PBX_ID

@@ -21,17 +21,16 @@ from .api import KalliopeClient, credentials_from_dict
 from .config_flow import AUTOMATIC_OPTIONS_RELOAD
 from .const import CONF_AUTH, CONF_PBX_ID, DOMAIN, MANUFACTURER, MODEL, REQUEST_TIMEOUT
 from .coordinator import (
-    KalliopeConfigEntry,
-    KalliopeRuntimeData,
     RegistrationsCoordinator,
     SystemCoordinator,
     VoicemailCoordinator,
-    extension_filter_from_options,
 )
 from .entity import extension_name
+from .extension_filter import extension_filter_from_options
 from .forwarding import ForwardingManager
 from .health import PbxHealth
 from .intents import async_setup_intents
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .services import async_setup_services
 
 PLATFORMS = [

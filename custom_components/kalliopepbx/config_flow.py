@@ -67,7 +67,7 @@ from .extension_filter import parse_extension_filter
 from .numbers import AllowedNumbers, SlowPatternError
 
 if TYPE_CHECKING:
-    from .coordinator import KalliopeConfigEntry
+    from .runtime import KalliopeConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, MANUFACTURER, MODEL
-from .coordinator import KalliopeConfigEntry, KalliopeCoordinator, KalliopeRuntimeData
+from .polling import KalliopeCoordinator
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 
 def _device_info_fields() -> frozenset[str]:

@@ -35,7 +35,7 @@ from .exceptions import translate_error
 from .numbers import AllowedNumbers, InvalidNumberError, normalize_number
 
 if TYPE_CHECKING:
-    from .coordinator import KalliopeConfigEntry
+    from .runtime import KalliopeConfigEntry
 
 STORAGE_VERSION = 1
 

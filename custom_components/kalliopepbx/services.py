@@ -38,9 +38,9 @@ from .api import (
     PhonebookFilter,
 )
 from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
-from .coordinator import KalliopeConfigEntry
 from .dialing import async_number_to_dial
 from .exceptions import async_call_pbx, async_require_admin, translate_error
+from .runtime import KalliopeConfigEntry
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_DEVICE_ID = "device_id"
