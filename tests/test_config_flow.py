@@ -33,7 +33,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.api import DigestCredentials, KalliopeApiError
 from custom_components.kalliopepbx.api.auth import digest_password, md5_hex
-from custom_components.kalliopepbx.config_flow import parse_target
+from custom_components.kalliopepbx.connection import parse_target
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
