@@ -29,45 +29,42 @@ from .api import (
     KalliopeResponseError,
     KalliopeResponseTooLargeError,
 )
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN
 from .dispatch import KeyedListeners, merge_changes
 from .health import PbxHealth
 
 if TYPE_CHECKING:
     from .runtime import KalliopeConfigEntry
 
-COORDINATOR_LOGGER = LOGGER.getChild("coordinator")
-
 # Lists longer than this are compared with the previous data in a worker
 # thread: 5000 extensions take a few milliseconds, more on small hardware.
 MERGE_IN_THREAD_ABOVE = 500
 
 
-class _CoordinatorLogFilter(logging.Filter):
-    """Keep the coordinators' own lost/recovered lines to debug level.
+class _ReportsAtDebug(logging.Filter):
+    """Turn the coordinators' routine reports into debug lines.
 
-    With three coordinators per PBX, each would log its own failure and
-    recovery; `PbxHealth` logs one line per PBX instead.
+    Home Assistant's coordinator logs each failure and recovery on the logger
+    it is given: with three coordinators that would be three lines per
+    outage, while `PbxHealth` writes one per PBX on the package logger. So
+    the coordinators get this logger of their own, and every record on it
+    without a traceback is demoted to DEBUG: hidden at default levels, all
+    there with debug logging for this logger, never an ERROR line. A
+    traceback means a bug in our code, which keeps its level. This relies on
+    no wording of Home Assistant's messages.
     """
 
-    _TEMPLATES = frozenset(
-        {
-            "Timeout fetching %s data",
-            "Error requesting %s data: %s",
-            "Error fetching %s data: %s",
-            "Fetching %s data recovered",
-            "Authentication failed while fetching %s data: %s",
-        }
-    )
-
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.INFO and record.msg in self._TEMPLATES:
-            return COORDINATOR_LOGGER.isEnabledFor(logging.DEBUG)
+        """Demote a report without a traceback; show it only at debug."""
+        if record.exc_info is None and record.levelno > logging.DEBUG:
+            record.levelno = logging.DEBUG
+            record.levelname = logging.getLevelName(logging.DEBUG)
+            return POLLING_LOGGER.isEnabledFor(logging.DEBUG)
         return True
 
 
-if not any(isinstance(f, _CoordinatorLogFilter) for f in COORDINATOR_LOGGER.filters):
-    COORDINATOR_LOGGER.addFilter(_CoordinatorLogFilter())
+POLLING_LOGGER = logging.getLogger(__name__)
+POLLING_LOGGER.addFilter(_ReportsAtDebug())
 
 
 class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
@@ -88,7 +85,7 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
         """Set up polling; `always_update=False` skips unchanged refreshes."""
         super().__init__(
             hass,
-            COORDINATOR_LOGGER,
+            POLLING_LOGGER,
             config_entry=entry,
             name=f"{entry.title} {name}",
             update_interval=update_interval,
