@@ -248,7 +248,7 @@ def config_flow_keys() -> dict[str, set[str]]:
             keys[f"{section}.error"] |= _error_values(node)
     errors_for = next(
         node
-        for node in tree.body
+        for node in _parse(INTEGRATION / "connection.py").body
         if isinstance(node, ast.FunctionDef) and node.name == "errors_for"
     )
     for node in ast.walk(errors_for):
