@@ -89,6 +89,8 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
             config_entry=entry,
             name=f"{entry.title} {name}",
             update_interval=update_interval,
+            # Keyed dispatch still wakes the unkeyed listeners (PBX entities,
+            # device and entity upkeep) on a refresh where nothing changed.
             always_update=False,
         )
         self.client = client
