@@ -1,8 +1,9 @@
-"""Extension devices kept in step with the PBX: renamed and removed.
+"""The PBX's device, and extension devices kept in step with the PBX.
 
 Entities create an extension's device; this removes the devices of
-extensions the PBX (or the extension filter) dropped and renames those whose
-name changed on the PBX, visiting only the changed extensions when it can.
+extensions the PBX (or the extension filter) dropped, renames those whose
+name changed on the PBX and keeps the PBX's firmware version current,
+visiting only the changed extensions when it can.
 """
 
 from __future__ import annotations
