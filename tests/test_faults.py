@@ -366,7 +366,8 @@ async def test_coordinator_reports_at_debug(
     assert {record.levelno for record in reports} == {logging.DEBUG}
     assert len(log_lines(caplog, LOST)) == 1
     assert len(log_lines(caplog, BACK)) == 1
-    assert_nothing_went_wrong(caplog)
+    # Newer cores add the traceback at debug level: nothing above it here.
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
 
 
 def test_coordinator_bug_keeps_its_level(caplog: pytest.LogCaptureFixture) -> None:
