@@ -49,9 +49,9 @@ class _ReportsAtDebug(logging.Filter):
     outage, while `PbxHealth` writes one per PBX on the package logger. So
     the coordinators get this logger of their own, and every record on it
     without a traceback is demoted to DEBUG: hidden at default levels, all
-    there with debug logging for this logger, never an ERROR line. A
-    traceback means a bug in our code, which keeps its level. This relies on
-    no wording of Home Assistant's messages.
+    there with debug logging for this logger (or the whole integration),
+    never an ERROR line. A traceback means a bug in our code, which keeps its
+    level. This relies on no wording of Home Assistant's messages.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
