@@ -213,17 +213,18 @@ class LoopProbe:
 
 
 class WriteProbe:
-    """Entity state writes and the state events they cause."""
+    """Coordinator listener calls, entity state writes and their state events."""
 
     def __init__(self) -> None:
         """Counts start at zero."""
+        self.callbacks = 0
         self.writes = 0
         self.changed = 0
         self.reported = 0
 
     def reset(self) -> None:
         """Start counting again."""
-        self.writes = self.changed = self.reported = 0
+        self.callbacks = self.writes = self.changed = self.reported = 0
 
 
 @dataclass
@@ -243,6 +244,7 @@ class Cycle:
     writes: int
     state_changed: int
     state_reported: int
+    callbacks: int = 0
     runs: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -313,7 +315,7 @@ class Worker:
         requests: dict[str, int] = {}
         worst = worst_own = gc_longest = 0.0
         worst_what = worst_own_what = ""
-        over = writes = changed = reported = gc_full = 0
+        over = writes = changed = reported = callbacks = gc_full = 0
         for _ in range(runs):
             await self.hass.async_block_till_done()
             await self._control("POST", "/counters/reset")
@@ -340,6 +342,7 @@ class Worker:
             gc_full += self.loop_probe.gc_full
             over += self.loop_probe.over_limit
             writes = max(writes, self.write_probe.writes)
+            callbacks = max(callbacks, self.write_probe.callbacks)
             changed = max(changed, self.write_probe.changed)
             reported = max(reported, self.write_probe.reported)
             requests = _collapse(await self._control("GET", "/counters"))
@@ -357,6 +360,7 @@ class Worker:
             writes=writes,
             state_changed=changed,
             state_reported=reported,
+            callbacks=callbacks,
             runs=runs,
         )
 
@@ -396,6 +400,21 @@ class Worker:
             original_write(entity)
 
         entity_helper.Entity.async_write_ha_state = counted_write  # type: ignore[method-assign]
+
+        from custom_components.kalliopepbx.polling import KalliopeCoordinator
+
+        original_add = KalliopeCoordinator.async_add_listener
+
+        def counted_add(
+            coordinator: Any, update_callback: Callable[[], None], context: Any = None
+        ) -> Callable[[], None]:
+            def counted() -> None:
+                probe.callbacks += 1
+                update_callback()
+
+            return original_add(coordinator, counted, context)
+
+        KalliopeCoordinator.async_add_listener = counted_add  # type: ignore[method-assign]
 
         async with (
             async_test_home_assistant(config_dir=config_dir) as hass,
@@ -625,8 +644,8 @@ def naive_mode(runtime: Any) -> Iterator[None]:
     """
     from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
-    from custom_components.kalliopepbx import coordinator as coordinator_module
-    from custom_components.kalliopepbx.coordinator import KalliopeCoordinator
+    from custom_components.kalliopepbx import polling as coordinator_module
+    from custom_components.kalliopepbx.polling import KalliopeCoordinator
 
     coordinators = (runtime.registrations, runtime.voicemail, runtime.system)
     client = runtime.client
@@ -861,6 +880,7 @@ def table(results: list[dict[str, Any]]) -> str:
         "base block",
         "writes 0%/1%",
         "base writes",
+        "callbacks 0%/1%",
     )
     rows: list[tuple[str, ...]] = []
     for r in results:
@@ -898,6 +918,8 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"{_worst(b, 'max_block_ms'):.1f}",
                 f"{unchanged}/{c['registrations_1pct']['state_changed']}",
                 f"{b['registrations']['writes']}",
+                f"{c['registrations'].get('callbacks', '-')}"
+                f"/{c['registrations_1pct'].get('callbacks', '-')}",
             )
         )
     widths = [

@@ -34,7 +34,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.api import DigestCredentials, KalliopeApiError
-from custom_components.kalliopepbx.config_flow import parse_target
+from custom_components.kalliopepbx.connection import parse_target
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,

@@ -28,6 +28,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.kalliopepbx.const import DOMAIN
+from custom_components.kalliopepbx.polling import POLLING_LOGGER
 from simulator import PbxState, RunningSimulator
 from simulator.app import create_app
 
@@ -287,6 +288,89 @@ async def test_pbx_wide_fault(
     assert len(our_log_lines(caplog, LOST)) == 1
     assert len(our_log_lines(caplog, BACK)) == 1
     assert_nothing_went_wrong(caplog)
+
+
+async def test_coordinator_reports_stay_out_of_the_log(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    pbx_state: PbxState,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every coordinator fails and recovers: only PbxHealth's two lines show."""
+    caplog.set_level(logging.INFO)
+    await run_until_system_poll(clock)
+    pbx_state.add_fault("/", "http500", count=FOREVER)
+    await clock.advance(FAULT_WINDOW_S)
+    pbx_state.clear_faults()
+    await clock.advance(REGISTRATIONS_S)
+
+    from_coordinators = [
+        record
+        for record in caplog.records
+        if record.name == POLLING_LOGGER.name and record.levelno > logging.DEBUG
+    ]
+    assert from_coordinators == []
+    assert not any(
+        "Error fetching" in record.getMessage()
+        or "data recovered" in record.getMessage()
+        for record in caplog.records
+    )
+    health_lines = [
+        (record.name, record.levelno)
+        for record in caplog.records
+        if LOST in record.getMessage() or BACK in record.getMessage()
+    ]
+    assert health_lines == [(LOGGER_NAME, logging.INFO)] * 2
+    assert_nothing_went_wrong(caplog)
+
+
+async def test_coordinator_reports_at_debug(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    pbx_state: PbxState,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Debug logging for the coordinators' logger shows their reports, at DEBUG."""
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger=POLLING_LOGGER.name)
+    await run_until_system_poll(clock)
+    pbx_state.add_fault("/", "http500", count=FOREVER)
+    await clock.advance(FAULT_WINDOW_S)
+    pbx_state.clear_faults()
+    await clock.advance(REGISTRATIONS_S)
+
+    reports = [
+        record
+        for record in caplog.records
+        if record.name == POLLING_LOGGER.name
+        and (
+            "Error fetching" in record.getMessage()
+            or "data recovered" in record.getMessage()
+        )
+    ]
+    assert reports
+    assert {record.levelno for record in reports} == {logging.DEBUG}
+    assert len(our_log_lines(caplog, LOST)) == 1
+    assert len(our_log_lines(caplog, BACK)) == 1
+    # Newer cores add the traceback at debug level: nothing above it here.
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+
+
+def test_coordinator_bug_keeps_its_level(caplog: pytest.LogCaptureFixture) -> None:
+    """A traceback on the coordinators' logger is a bug: it stays an ERROR."""
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    try:
+        broken()
+    except RuntimeError:
+        POLLING_LOGGER.exception("Unexpected error fetching %s data", "registrations")
+    (record,) = [r for r in caplog.records if r.name == POLLING_LOGGER.name]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
 
 
 async def test_pbx_down_for_several_cycles(

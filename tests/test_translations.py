@@ -155,7 +155,7 @@ def _call_name(call: ast.Call) -> str:
 
 
 def _strings_of(
-    value: ast.expr, node: ast.AST, tree: ast.Module, functions: Mapping[ast.AST, Any]
+    value: ast.expr, node: ast.AST, functions: Mapping[ast.AST, Any]
 ) -> set[str] | None:
     """String values a `translation_key=` argument can take (None: dynamic)."""
     if isinstance(value, ast.Constant) and isinstance(value.value, str):
@@ -179,7 +179,13 @@ def _strings_of(
     parameters = [arg.arg for arg in function.args.args]
     if value.id in parameters:  # a helper: the key comes from its callers
         position = parameters.index(value.id)
-        for call in ast.walk(tree):
+        # Callers anywhere in the integration: helpers are shared by modules.
+        calls = (
+            node
+            for path in sorted(INTEGRATION.glob("*.py"))
+            for node in ast.walk(_parse(path))
+        )
+        for call in calls:
             if isinstance(call, ast.Call) and _call_name(call) == function.name:
                 if len(call.args) > position:
                     argument = call.args[position]
@@ -211,7 +217,7 @@ def translation_keys_in_source() -> dict[str, set[str]]:
             name = _call_name(node)
             if name.endswith("Description"):
                 continue  # checked through the imported descriptions
-            values = _strings_of(keyword.value, node, tree, functions)
+            values = _strings_of(keyword.value, node, functions)
             where = f"{path.name}:{node.lineno}"
             assert values, f"{where}: translation_key that cannot be followed"
             if name == "async_create_issue":
@@ -248,7 +254,7 @@ def config_flow_keys() -> dict[str, set[str]]:
             keys[f"{section}.error"] |= _error_values(node)
     errors_for = next(
         node
-        for node in tree.body
+        for node in _parse(INTEGRATION / "connection.py").body
         if isinstance(node, ast.FunctionDef) and node.name == "errors_for"
     )
     for node in ast.walk(errors_for):

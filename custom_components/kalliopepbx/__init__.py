@@ -18,20 +18,19 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import KalliopeClient, credentials_from_dict
-from .config_flow import AUTOMATIC_OPTIONS_RELOAD
-from .const import CONF_AUTH, CONF_PBX_ID, DOMAIN, MANUFACTURER, MODEL, REQUEST_TIMEOUT
+from .compat import AUTOMATIC_OPTIONS_RELOAD
+from .const import CONF_AUTH, CONF_PBX_ID, DOMAIN, REQUEST_TIMEOUT
 from .coordinator import (
-    KalliopeConfigEntry,
-    KalliopeRuntimeData,
     RegistrationsCoordinator,
     SystemCoordinator,
     VoicemailCoordinator,
-    extension_filter_from_options,
 )
-from .entity import extension_name
+from .devices import ExtensionDevices, async_create_pbx_device
+from .extension_filter import extension_filter_from_options
 from .forwarding import ForwardingManager
 from .health import PbxHealth
 from .intents import async_setup_intents
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .services import async_setup_services
 
 PLATFORMS = [
@@ -91,16 +90,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
             voicemail.async_config_entry_first_refresh(),
         )
 
-    device_registry = dr.async_get(hass)
-    firmware = system.data.firmware
-    pbx_device = device_registry.async_get_or_create(
-        config_entry_id=entry.entry_id,
-        identifiers={(DOMAIN, pbx_id)},
-        name=entry.title,
-        manufacturer=MANUFACTURER,
-        model=MODEL,
-        sw_version=firmware.running_version if firmware else None,
-        configuration_url=str(client.base_url),
+    pbx_device = async_create_pbx_device(
+        hass, entry, pbx_id, system.data.firmware, str(client.base_url)
     )
     entry.runtime_data = KalliopeRuntimeData(
         client=client,
@@ -154,7 +145,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
-    devices = _ExtensionDevices(hass, entry)
+    devices = ExtensionDevices(hass, entry)
     devices.sync()
     entry.async_on_unload(system.async_add_listener(devices.sync))
     entry.async_on_unload(system.async_add_listener(new_mailboxes_seen))
@@ -189,84 +180,6 @@ async def async_remove_config_entry_device(
         domain == DOMAIN and identifier in current
         for domain, identifier in device.identifiers
     )
-
-
-class _ExtensionDevices:
-    """Keeps extension devices in step with the PBX: removed, renamed."""
-
-    def __init__(self, hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
-        self._hass = hass
-        self._entry = entry
-        # Extension -> device id, from the last full pass.
-        self._device_ids: dict[str, str] = {}
-        # The extensions of the last sync: one not among them has no device yet.
-        self._known: set[str] = set()
-
-    @callback
-    def sync(self) -> None:
-        """Visit only the changed extensions when the system poll knows them."""
-        runtime = self._entry.runtime_data
-        system = runtime.system
-        registry = dr.async_get(self._hass)
-        firmware = system.latest.firmware if system.latest else None
-        if firmware is not None:
-            pbx_device = registry.async_get(runtime.pbx_device_id)
-            if pbx_device and pbx_device.sw_version != firmware.running_version:
-                registry.async_update_device(
-                    pbx_device.id, sw_version=firmware.running_version
-                )
-        if not system.extensions_fetched:
-            return
-        changed = system.changed_keys
-        extensions = runtime.extensions
-        known, self._known = self._known, set(extensions)
-        if changed is None or any(
-            exten in extensions and exten in known and exten not in self._device_ids
-            for exten in changed
-        ):
-            self._sync_all(registry)
-            return
-        for exten in changed:
-            device_id = self._device_ids.get(exten)
-            device = registry.async_get(device_id) if device_id else None
-            if device is None:
-                self._device_ids.pop(exten, None)
-            else:
-                self._sync_device(registry, device, exten)
-
-    def _sync_all(self, registry: dr.DeviceRegistry) -> None:
-        runtime = self._entry.runtime_data
-        pbx_id = runtime.system.pbx_id
-        wanted = {f"{pbx_id}_{exten}": exten for exten in runtime.extensions}
-        self._device_ids.clear()
-        for device in dr.async_entries_for_config_entry(registry, self._entry.entry_id):
-            if device.id == runtime.pbx_device_id:
-                continue
-            exten = next(
-                (
-                    wanted[i]
-                    for d, i in device.identifiers
-                    if d == DOMAIN and i in wanted
-                ),
-                None,
-            )
-            if exten is None:
-                registry.async_remove_device(device.id)
-                continue
-            self._sync_device(registry, device, exten)
-
-    def _sync_device(
-        self, registry: dr.DeviceRegistry, device: dr.DeviceEntry, exten: str
-    ) -> None:
-        runtime = self._entry.runtime_data
-        if exten not in runtime.extensions:
-            self._device_ids.pop(exten, None)
-            registry.async_remove_device(device.id)
-            return
-        self._device_ids[exten] = device.id
-        name = extension_name(runtime, exten)
-        if device.name != name:
-            registry.async_update_device(device.id, name=name)
 
 
 async def _async_options_updated(

@@ -14,8 +14,8 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import KalliopeConfigEntry, KalliopeRuntimeData
 from .entity import KalliopeEntity, Source, async_add_extension_entities
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 0
 

@@ -15,9 +15,9 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .coordinator import KalliopeConfigEntry, KalliopeRuntimeData
 from .entity import KalliopeEntity, Source
 from .exceptions import async_call_pbx, async_require_admin
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 1
 

@@ -1,9 +1,8 @@
-"""The coordinators of one KalliopePBX and the typed runtime data.
+"""The coordinators of one KalliopePBX.
 
 Three coordinators, each with its own cadence: registrations (and pending
 changes), voicemail counts, and the slow-moving system data (licence,
-firmware, extension configuration). Listeners subscribe per extension, so a
-refresh wakes only the entities whose data changed.
+firmware, extension configuration). Their shared base is in `polling.py`.
 """
 
 from __future__ import annotations
@@ -13,452 +12,46 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
-    Iterable,
     Iterator,
     Mapping,
     Set as AbstractSet,
 )
-import contextlib
-from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import partial
-import logging
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .api import (
-    FirmwareInfo,
-    FirmwareUpdateState,
-    KalliopeApiError,
     KalliopeAuthError,
     KalliopeClient,
-    KalliopeClockSkewError,
     KalliopeConnectionError,
     KalliopeError,
     KalliopeLicenseError,
     KalliopeNotSupportedError,
-    KalliopeResponseError,
-    KalliopeResponseTooLargeError,
     LicenseInfo,
-    Registration,
     UserConfig,
     VoicemailCount,
 )
 from .const import (
-    CONF_EXTENSIONS,
     CONF_VOICEMAIL_SENSORS,
     DOMAIN,
-    LOGGER,
     REGISTRATIONS_INTERVAL,
     SYSTEM_INTERVAL,
     VOICEMAIL_CONCURRENCY,
     VOICEMAIL_INTERVAL,
 )
-from .extension_filter import ExtensionFilter, parse_extension_filter
+from .data import RegistrationsData, SystemData, VoicemailData
+from .extension_filter import ExtensionFilter
 from .health import PbxHealth
+from .polling import KalliopeCoordinator
 
 if TYPE_CHECKING:
-    from .forwarding import ForwardingManager
-
-type KalliopeConfigEntry = ConfigEntry[KalliopeRuntimeData]
-
-COORDINATOR_LOGGER = LOGGER.getChild("coordinator")
-
-# Lists longer than this are compared with the previous data in a worker
-# thread: 5000 extensions take a few milliseconds, more on small hardware.
-MERGE_IN_THREAD_ABOVE = 500
+    from .runtime import KalliopeConfigEntry
 
 VOICEMAIL_SENSOR_KEYS = ("voicemail_new", "voicemail_urgent", "voicemail_old")
 TOTAL_VOICEMAIL_KEY = "new_voicemails"
 VOICEMAIL_EVENT_KEY = "voicemail"
-
-
-class _CoordinatorLogFilter(logging.Filter):
-    """Keep the coordinators' own lost/recovered lines to debug level.
-
-    With three coordinators per PBX, each would log its own failure and
-    recovery; `PbxHealth` logs one line per PBX instead.
-    """
-
-    _TEMPLATES = frozenset(
-        {
-            "Timeout fetching %s data",
-            "Error requesting %s data: %s",
-            "Error fetching %s data: %s",
-            "Fetching %s data recovered",
-            "Authentication failed while fetching %s data: %s",
-        }
-    )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.INFO and record.msg in self._TEMPLATES:
-            return COORDINATOR_LOGGER.isEnabledFor(logging.DEBUG)
-        return True
-
-
-if not any(isinstance(f, _CoordinatorLogFilter) for f in COORDINATOR_LOGGER.filters):
-    COORDINATOR_LOGGER.addFilter(_CoordinatorLogFilter())
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationsData:
-    """Registration state per extension, and whether changes are pending.
-
-    `pending` is None both when the firmware lacks `/pbx/pending` and when
-    it failed this cycle (`pending_failed`).
-    """
-
-    registrations: Mapping[str, Registration]
-    pending: bool | None
-    pending_failed: bool = False
-    # Extensions whose phone is registered and answering: counted once here
-    # (often in a worker thread), not on every read by the sensors.
-    registered_count: int = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        """Count the registered extensions."""
-        object.__setattr__(
-            self,
-            "registered_count",
-            sum(1 for r in self.registrations.values() if r.registered),
-        )
-
-    @property
-    def unregistered_count(self) -> int:
-        """Enabled extensions without a working registration."""
-        return len(self.registrations) - self.registered_count
-
-
-@dataclass(frozen=True, slots=True)
-class VoicemailData:
-    """Counts per polled mailbox; mailboxes that failed this cycle are listed."""
-
-    counts: Mapping[str, VoicemailCount]
-    failed: frozenset[str] = frozenset()
-    # New messages last seen in the mailboxes that failed this cycle: a
-    # mailbox that did not answer must not look emptied in the total.
-    failed_new: int = 0
-    # New messages over every polled mailbox, counted once.
-    total_new: int = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        """Add up the new messages."""
-        object.__setattr__(
-            self,
-            "total_new",
-            sum(count.new for count in self.counts.values()) + self.failed_new,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SystemData:
-    """Licence, firmware and extension configuration.
-
-    A field is None when the PBX did not answer it this cycle (licence
-    refusal, or a bad answer: then `failed` names the endpoint) and
-    `unsupported` names endpoints this firmware lacks.
-    """
-
-    license: LicenseInfo | None
-    license_refused_code: int | None
-    firmware: FirmwareInfo | None
-    update_state: FirmwareUpdateState | None
-    extensions: Mapping[str, UserConfig] | None
-    unsupported: frozenset[str] = frozenset()
-    failed: frozenset[str] = frozenset()
-
-    @property
-    def license_problem(self) -> bool | None:
-        """True when the licence keeps the API from working."""
-        if self.license_refused_code is not None:
-            return True
-        if self.license is None:
-            return None
-        return not self.license.status.allows_api
-
-
-@dataclass(kw_only=True)
-class KalliopeRuntimeData:
-    """Everything a loaded entry holds."""
-
-    client: KalliopeClient
-    health: PbxHealth
-    registrations: RegistrationsCoordinator
-    voicemail: VoicemailCoordinator
-    system: SystemCoordinator
-    forwarding: ForwardingManager
-    pbx_device_id: str
-    # Holds the CDR privacy password's md5: kept out of repr.
-    options: dict[str, Any] = field(default_factory=dict, repr=False)
-    # One device description per extension, shared by its entities.
-    device_infos: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def registration(self, exten: str) -> Registration | None:
-        """An extension's registration, if the PBX lists one."""
-        data = self.registrations.latest
-        return data.registrations.get(exten) if data else None
-
-    @property
-    def voicemail_polled(self) -> bool:
-        """Voicemail counts are wanted (options) and the firmware has them."""
-        return not self.voicemail.unsupported and bool(
-            self.system.config_entry.options.get(CONF_VOICEMAIL_SENSORS, True)
-        )
-
-    def has_voicemail(self, exten: str) -> bool:
-        """Whether the extension gets voicemail sensors and events."""
-        config = self.extensions.get(exten)
-        return self.voicemail_polled and config is not None and config.vm_enabled
-
-    def is_pbx_extension(self, number: str) -> bool:
-        """Whether the PBX has this extension, with a device here or not."""
-        if number in self.extensions:
-            return True
-        data = self.registrations.latest
-        return data is not None and number in data.registrations
-
-    def config(self, exten: str) -> UserConfig | None:
-        """An extension's configuration, if known."""
-        data = self.system.latest
-        if data is None or data.extensions is None:
-            return None
-        return data.extensions.get(exten)
-
-    def voicemail_count(self, mailbox: str) -> VoicemailCount | None:
-        """A mailbox's counts from the last cycle, if it answered."""
-        data = self.voicemail.latest
-        return data.counts.get(mailbox) if data else None
-
-    @property
-    def extensions(self) -> Mapping[str, UserConfig]:
-        """The extensions that get devices (last known good list)."""
-        return self.system.known_extensions
-
-
-class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
-    """Shared error handling and per-extension listener dispatch."""
-
-    config_entry: KalliopeConfigEntry
-
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        entry: KalliopeConfigEntry,
-        client: KalliopeClient,
-        health: PbxHealth,
-        *,
-        name: str,
-        update_interval: timedelta,
-    ) -> None:
-        """Set up polling; `always_update=False` skips unchanged refreshes."""
-        super().__init__(
-            hass,
-            COORDINATOR_LOGGER,
-            config_entry=entry,
-            name=f"{entry.title} {name}",
-            update_interval=update_interval,
-            always_update=False,
-        )
-        self.client = client
-        self.health = health
-        self._source = name
-        # The last refresh failed / a refresh is running (see `_refresh_if_failing`).
-        self._failing = False
-        self._fetching = False
-        health.on_recovery(name, self._refresh_if_failing)
-        # The keys that changed between the previous data and `data` (None:
-        # unknown, wake every listener), for that data object only.
-        self._changed_keys: AbstractSet[str] | None = None
-        self._changed_for: object = None
-        self._dispatching: AbstractSet[str] | None = None
-        self._notified_success: bool | None = None
-        self._keyed_listeners: dict[object, list[CALLBACK_TYPE]] = {}
-        self._unkeyed_listeners: list[CALLBACK_TYPE] = []
-        # Endpoints that failed this cycle while the rest answered.
-        self._endpoint_errors: dict[str, KalliopeError] = {}
-
-    @property
-    def latest(self) -> DataT | None:
-        """Data of the last successful refresh; None before the first one."""
-        return self.data
-
-    @property
-    def changed_keys(self) -> AbstractSet[str] | None:
-        """While listeners are woken: the keys (extensions) whose data changed.
-
-        None when every listener is woken (first data, availability change,
-        or data set from elsewhere): then anything may have changed.
-        """
-        return self._dispatching
-
-    @callback
-    def async_add_listener(
-        self, update_callback: CALLBACK_TYPE, context: Any = None
-    ) -> Callable[[], None]:
-        """Index listeners by context (an extension) for selective updates."""
-        remove = super().async_add_listener(update_callback, context)
-        if context is None:
-            self._unkeyed_listeners.append(update_callback)
-        else:
-            self._keyed_listeners.setdefault(context, []).append(update_callback)
-        # A partial, not a closure: one small object per listener, and there
-        # are several listeners per extension.
-        return partial(self._remove_listener, remove, update_callback, context)
-
-    @callback
-    def _remove_listener(
-        self, remove: Callable[[], None], update_callback: CALLBACK_TYPE, context: Any
-    ) -> None:
-        remove()
-        bucket = (
-            self._unkeyed_listeners
-            if context is None
-            else self._keyed_listeners.get(context)
-        )
-        if bucket is None:
-            return
-        with contextlib.suppress(ValueError):
-            bucket.remove(update_callback)
-        if context is not None and not bucket:
-            self._keyed_listeners.pop(context, None)
-
-    @callback
-    def async_update_listeners(self) -> None:
-        """Wake only listeners of changed extensions, unless availability changed.
-
-        The cost is proportional to what changed: listeners of unchanged
-        extensions are not called at all.
-        """
-        changed, self._changed_keys = self._changed_keys, None
-        if self._changed_for is not self.data:
-            changed = None
-        self._changed_for = None
-        if changed is None or self._notified_success != self.last_update_success:
-            self._notified_success = self.last_update_success
-            super().async_update_listeners()
-            return
-        self._dispatching = changed
-        try:
-            for key in changed:
-                for update_callback in list(self._keyed_listeners.get(key, ())):
-                    update_callback()
-            for update_callback in list(self._unkeyed_listeners):
-                update_callback()
-        finally:
-            self._dispatching = None
-
-    async def _async_update_data(self) -> DataT:
-        self._changed_keys = None
-        self._changed_for = None
-        self._endpoint_errors = {}
-        self._fetching = True
-        try:
-            data = await self._fetch()
-        except KalliopeError as err:
-            self._failing = True
-            raise self._translate(err) from err
-        finally:
-            self._fetching = False
-        self._report_success(data)
-        if self._failing:
-            self._failing = False
-            self.health.recovered(self._source)
-        return data
-
-    @callback
-    def _refresh_if_failing(self) -> None:
-        """The PBX answered another coordinator again: retry now, not a whole interval later."""
-        if self._failing and not self._fetching:
-            self.config_entry.async_create_background_task(
-                self.hass,
-                self.async_request_refresh(),
-                f"{self.name} refresh after recovery",
-            )
-
-    async def _fetch(self) -> DataT:
-        raise NotImplementedError
-
-    def _set_changed(self, data: DataT, changed: AbstractSet[str] | None) -> None:
-        """Remember which keys changed on the way to `data`."""
-        self._changed_keys = changed
-        self._changed_for = data
-
-    async def _merge[V](
-        self, old: Mapping[str, V] | None, new: Iterable[tuple[str, V]], size: int
-    ) -> tuple[Mapping[str, V], AbstractSet[str] | None]:
-        """`merge_changes`, in a worker thread when the list is long."""
-        if size > MERGE_IN_THREAD_ABOVE:
-            return await self.hass.async_add_executor_job(merge_changes, old, new)
-        return merge_changes(old, new)
-
-    @callback
-    def _report_success(self, data: DataT) -> None:
-        self.health.succeeded(self._source)
-        self.health.endpoints_answered(self._source, self._endpoint_errors)
-
-    def _translate(self, err: KalliopeError) -> Exception:
-        """Map a client error to what the coordinator machinery expects."""
-        self.health.failed(err, self._source)
-        if isinstance(err, KalliopeClockSkewError):
-            return UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="clock_skew",
-                translation_placeholders={"skew": f"{err.skew_seconds:+.0f}"},
-            )
-        if isinstance(err, KalliopeAuthError):
-            return ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="authentication_failed"
-            )
-        key = "unknown_error"
-        if isinstance(err, KalliopeLicenseError):
-            key = "license_refused"
-        elif isinstance(err, KalliopeConnectionError):
-            key = "cannot_connect"
-        elif isinstance(err, KalliopeNotSupportedError):
-            key = "not_supported"
-        elif isinstance(err, KalliopeResponseTooLargeError):
-            key = "response_too_large"
-        elif isinstance(err, KalliopeResponseError | KalliopeApiError):
-            key = "invalid_response"
-        return UpdateFailed(
-            translation_domain=DOMAIN,
-            translation_key=key,
-            translation_placeholders={"error": str(err)},
-        )
-
-
-def merge_changes[V](
-    old: Mapping[str, V] | None, new: Iterable[tuple[str, V]]
-) -> tuple[Mapping[str, V], AbstractSet[str] | None]:
-    """The new mapping and the keys whose value changed, were added or removed.
-
-    Unchanged values keep their previous object (and an unchanged mapping is
-    the previous one), so comparing old and new data afterwards is cheap.
-    Without a previous mapping every key counts as changed (None). Pure: it
-    may run in a worker thread.
-    """
-    if old is None:
-        return dict(new), None
-    merged: dict[str, V] = {}
-    changed: set[str] = set()
-    previous = old.get
-    for key, value in new:
-        before = previous(key)
-        if before is not None and (before is value or before == value):
-            merged[key] = before
-        else:
-            merged[key] = value
-            changed.add(key)
-    if len(merged) != len(old) or changed:
-        changed.update(key for key in old if key not in merged)
-        return merged, changed
-    return old, changed
 
 
 class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
@@ -788,11 +381,3 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
             )
             for brief in briefs
         ]
-
-
-def extension_filter_from_options(options: Mapping[str, Any]) -> ExtensionFilter:
-    """The options' extension filter; an invalid stored value means all."""
-    try:
-        return parse_extension_filter(options.get(CONF_EXTENSIONS))
-    except ValueError:
-        return ExtensionFilter()

@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 
 from .api import FailoverType, UserConfig
 from .const import CONF_ALLOWED_NUMBERS, CONF_AUTH, CONF_CDR_PRIVACY_MD5, CONF_PBX_ID
-from .coordinator import KalliopeConfigEntry, KalliopeRuntimeData
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 TO_REDACT = {
     # Secrets.

@@ -7,9 +7,9 @@ from homeassistant.exceptions import ServiceValidationError
 
 from .api import Click2CallType
 from .const import DOMAIN
-from .coordinator import KalliopeRuntimeData
 from .exceptions import async_is_admin
 from .numbers import InvalidNumberError, normalize_number
+from .runtime import KalliopeRuntimeData
 
 
 def _refused(key: str, number: str) -> ServiceValidationError:

@@ -14,23 +14,10 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .compat import VIA_DEVICE_ID_SUPPORTED
 from .const import DOMAIN, MANUFACTURER, MODEL
-from .coordinator import KalliopeConfigEntry, KalliopeCoordinator, KalliopeRuntimeData
-
-
-def _device_info_fields() -> frozenset[str]:
-    """Keys `DeviceInfo` accepts on the running core (a TypedDict or a dataclass)."""
-    fields = getattr(DeviceInfo, "__dataclass_fields__", None)
-    if fields is not None:
-        return frozenset(fields)
-    return frozenset(getattr(DeviceInfo, "__optional_keys__", ())) | frozenset(
-        getattr(DeviceInfo, "__required_keys__", ())
-    )
-
-
-# 2026.8 links child devices by device id; `via_device` is deprecated there.
-VIA_DEVICE_ID_SUPPORTED = "via_device_id" in _device_info_fields()
-
+from .polling import KalliopeCoordinator
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 # Lets action fields offer only extension devices.
 EXTENSION_MODEL_ID = "extension"

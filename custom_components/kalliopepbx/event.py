@@ -11,8 +11,9 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import VOICEMAIL_EVENT_KEY, KalliopeConfigEntry, KalliopeRuntimeData
+from .coordinator import VOICEMAIL_EVENT_KEY
 from .entity import KalliopeEntity, Source, async_add_extension_entities
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 0
 

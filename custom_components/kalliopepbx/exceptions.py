@@ -24,7 +24,7 @@ from .api import (
     KalliopeResponseTooLargeError,
 )
 from .const import DOMAIN
-from .coordinator import KalliopeConfigEntry
+from .runtime import KalliopeConfigEntry
 
 
 def translate_error(

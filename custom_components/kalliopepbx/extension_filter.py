@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 import re
+from typing import Any
+
+from .const import CONF_EXTENSIONS
 
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 _SINGLE = re.compile(r"^[0-9A-Za-z_*#+]+$")
@@ -58,3 +62,11 @@ def parse_extension_filter(value: str | None) -> ExtensionFilter:
     if not singles and not ranges:
         raise ValueError("no extension given")
     return ExtensionFilter(frozenset(singles), tuple(ranges))
+
+
+def extension_filter_from_options(options: Mapping[str, Any]) -> ExtensionFilter:
+    """The options' extension filter; an invalid stored value means all."""
+    try:
+        return parse_extension_filter(options.get(CONF_EXTENSIONS))
+    except ValueError:
+        return ExtensionFilter()

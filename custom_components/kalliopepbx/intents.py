@@ -26,10 +26,10 @@ import voluptuous as vol
 
 from .api import Click2CallType, KalliopeError, PhonebookFilter
 from .const import CONF_VOICE_FORWARDING_WITHOUT_USER, DOMAIN
-from .coordinator import KalliopeConfigEntry
 from .dialing import async_number_to_dial
 from .exceptions import async_require_admin, translate_error
 from .numbers import InvalidNumberError, normalize_number
+from .runtime import KalliopeConfigEntry
 
 INTENT_CALL = "KalliopeCall"
 INTENT_CALL_FORWARDING = "KalliopeCallForwarding"

@@ -12,7 +12,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
-from .coordinator import KalliopeConfigEntry
+from .runtime import KalliopeConfigEntry
 
 
 class UnappliedForwardingFlow(RepairsFlow):

@@ -20,12 +20,9 @@ from homeassistant.helpers.typing import StateType
 
 from .api import FailoverType, FirmwareSlot, FirmwareUpdateStatus, LicenseStatus
 from .const import DOMAIN
-from .coordinator import (
-    TOTAL_VOICEMAIL_KEY,
-    KalliopeConfigEntry,
-    KalliopeRuntimeData,
-)
+from .coordinator import TOTAL_VOICEMAIL_KEY
 from .entity import KalliopeEntity, Source, async_add_extension_entities
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 0
 

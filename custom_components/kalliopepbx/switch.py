@@ -9,9 +9,9 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import KalliopeConfigEntry, KalliopeRuntimeData
 from .entity import KalliopeEntity, Source, async_add_extension_entities
 from .exceptions import async_require_admin
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 1
 

@@ -1,0 +1,109 @@
+"""Forwarding changes written to the PBX but not applied, as a repair issue.
+
+Each change is remembered before it is written and forgotten once applied.
+One left over (a failed apply, a restart in between) is shown as a fixable
+issue while the PBX has pending changes, and goes when they are applied or
+reverted, here or on the PBX.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .api import Failover
+from .const import DOMAIN
+from .failover import describe
+from .forwarding_store import ForwardingStorage
+
+if TYPE_CHECKING:
+    from .runtime import KalliopeConfigEntry
+
+
+def unapplied_issue_id(entry_id: str) -> str:
+    """The repair issue of one PBX's unapplied forwarding change."""
+    return f"unapplied_forwarding_{entry_id}"
+
+
+class UnappliedChanges:
+    """Watches the PBX's pending flag for our own unapplied changes."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        storage: ForwardingStorage,
+    ) -> None:
+        """Nothing is watched before `async_start`."""
+        self._hass = hass
+        self._entry = entry
+        self._storage = storage
+        # Between our write and our apply the PBX is pending by our own doing.
+        self.changing = False
+
+    @property
+    def issue_id(self) -> str:
+        """The repair issue naming an unapplied change of ours."""
+        return unapplied_issue_id(self._entry.entry_id)
+
+    @callback
+    def async_start(self) -> None:
+        """Watch the pending flag; an earlier run's change shows up now."""
+        runtime = self._entry.runtime_data
+        self._entry.async_on_unload(
+            runtime.registrations.async_add_listener(self.pending_changed)
+        )
+        self._entry.async_on_unload(self.delete_issue)
+        self.pending_changed()
+
+    async def async_remember(self, exten: str, failover: Failover) -> None:
+        """About to write `failover`: saved before the PBX sees it."""
+        self._storage.unapplied[exten] = failover.as_dict()
+        await self._storage.async_save()
+
+    async def async_forget(self, exten: str) -> None:
+        """Applied, or refused before anything was written."""
+        del self._storage.unapplied[exten]
+        await self._storage.async_save()
+
+    @callback
+    def delete_issue(self) -> None:
+        """Withdraw the repair issue."""
+        ir.async_delete_issue(self._hass, DOMAIN, self.issue_id)
+
+    @callback
+    def pending_changed(self) -> None:
+        """Raise, update or withdraw the issue from the PBX's pending flag."""
+        unapplied = self._storage.unapplied
+        if self.changing or not unapplied:
+            return
+        data = self._entry.runtime_data.registrations.latest
+        if data is None or data.pending is None:
+            return
+        if not data.pending:
+            # Applied or reverted (here or on the PBX), or lost in a PBX reboot.
+            unapplied.clear()
+            self._storage.save_soon()
+            self.delete_issue()
+            return
+        changes = "; ".join(
+            f"{exten}: {describe(Failover.from_dict(failover))}"
+            for exten, failover in sorted(unapplied.items())
+        )
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            data={"entry_id": self._entry.entry_id},
+            translation_key="unapplied_forwarding",
+            translation_placeholders={
+                "title": self._entry.title,
+                "extensions": ", ".join(sorted(unapplied)),
+                "changes": changes,
+            },
+        )
