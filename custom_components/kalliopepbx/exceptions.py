@@ -1,77 +1,10 @@
-"""Turning client errors into translated Home Assistant errors, and admin checks."""
+"""Admin checks for actions, buttons and entity writes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from homeassistant.auth.permissions.const import POLICY_CONTROL
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import (
-    HomeAssistantError,
-    ServiceValidationError,
-    Unauthorized,
-)
-
-from .api import (
-    KalliopeApiError,
-    KalliopeAuthError,
-    KalliopeClockSkewError,
-    KalliopeConnectionError,
-    KalliopeError,
-    KalliopeInputError,
-    KalliopeLicenseError,
-    KalliopeNotSupportedError,
-    KalliopeResponseTooLargeError,
-)
-from .const import DOMAIN
-from .runtime import KalliopeConfigEntry
-
-
-def translate_error(
-    hass: HomeAssistant, entry: KalliopeConfigEntry, err: KalliopeError
-) -> HomeAssistantError:
-    """A translated error for the user; a refused login also starts reauth."""
-    placeholders = {"error": str(err)}
-    if isinstance(err, KalliopeInputError):
-        return ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_input",
-            translation_placeholders=placeholders,
-        )
-    if isinstance(err, KalliopeClockSkewError):
-        key = "clock_skew"
-        placeholders = {"skew": f"{err.skew_seconds:+.0f}"}
-    elif isinstance(err, KalliopeAuthError):
-        entry.async_start_reauth(hass)
-        key = "authentication_failed"
-    elif isinstance(err, KalliopeLicenseError):
-        key = "license_refused"
-    elif isinstance(err, KalliopeConnectionError):
-        key = "cannot_connect"
-    elif isinstance(err, KalliopeNotSupportedError):
-        key = "not_supported"
-    elif isinstance(err, KalliopeApiError):
-        key = "pbx_error"
-        placeholders = {"code": str(err.code), "message": err.message or "-"}
-    elif isinstance(err, KalliopeResponseTooLargeError):
-        key = "response_too_large"
-    else:
-        key = "invalid_response"
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders=placeholders,
-    )
-
-
-async def async_call_pbx[T](
-    hass: HomeAssistant, entry: KalliopeConfigEntry, request: Awaitable[T]
-) -> T:
-    """Await a client call, raising only translated Home Assistant errors."""
-    try:
-        return await request
-    except KalliopeError as err:
-        raise translate_error(hass, entry, err) from err
+from homeassistant.exceptions import Unauthorized
 
 
 async def async_require_admin(hass: HomeAssistant, context: Context | None) -> None:

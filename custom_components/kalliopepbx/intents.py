@@ -27,7 +27,8 @@ import voluptuous as vol
 from .api import Click2CallType, KalliopeError, PhonebookFilter
 from .const import CONF_VOICE_FORWARDING_WITHOUT_USER, DOMAIN
 from .dialing import async_number_to_dial
-from .exceptions import async_require_admin, translate_error
+from .errors import translate_error
+from .exceptions import async_require_admin
 from .numbers import InvalidNumberError, normalize_number
 from .runtime import KalliopeConfigEntry
 

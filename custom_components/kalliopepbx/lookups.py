@@ -31,7 +31,8 @@ from .api import (
     PhonebookFilter,
 )
 from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
-from .exceptions import async_call_pbx, async_require_admin, translate_error
+from .errors import async_call_pbx, translate_error
+from .exceptions import async_require_admin
 
 ATTR_QUERY = "query"
 ATTR_LIMIT = "limit"

@@ -32,7 +32,8 @@ from .api import (
 )
 from .const import DOMAIN
 from .dialing import async_number_to_dial
-from .exceptions import async_call_pbx, async_require_admin, translate_error
+from .errors import async_call_pbx, translate_error
+from .exceptions import async_require_admin
 from .lookups import async_setup_lookup_services
 from .runtime import KalliopeConfigEntry
 
