@@ -17,7 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import DOMAIN
 from .entity import KalliopeEntity, Source
 from .errors import async_call_pbx
-from .exceptions import async_require_admin
+from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 1

@@ -33,7 +33,7 @@ from .failover import (
     whole_failover,
 )
 from .forwarding_store import ForwardingStorage
-from .numbers import AllowedNumbers, InvalidNumberError, normalize_number
+from .phone_numbers import AllowedNumbers, InvalidNumberError, normalize_number
 from .unapplied import UnappliedChanges
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from .api import (
 )
 from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
 from .errors import async_call_pbx, translate_error
-from .exceptions import async_require_admin
+from .permissions import async_require_admin
 
 ATTR_QUERY = "query"
 ATTR_LIMIT = "limit"

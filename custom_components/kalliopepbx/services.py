@@ -33,8 +33,8 @@ from .api import (
 from .const import DOMAIN
 from .dialing import async_number_to_dial
 from .errors import async_call_pbx, translate_error
-from .exceptions import async_require_admin
 from .lookups import async_setup_lookup_services
+from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry
 
 ATTR_NUMBER = "number"

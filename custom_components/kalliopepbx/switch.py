@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import KalliopeEntity, Source, async_add_extension_entities
-from .exceptions import async_require_admin
+from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 PARALLEL_UPDATES = 1
