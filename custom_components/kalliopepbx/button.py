@@ -15,18 +15,26 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .entity import KalliopeEntity, Source
+from .data import RegistrationsData
+from .entity import KalliopeEntity, KalliopeEntityDescription
 from .errors import async_call_pbx
 from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .sources import REGISTRATIONS, DataSource
 
 PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class PbxButtonDescription(ButtonEntityDescription):
-    """A PBX command; `press_fn` answers whether the PBX did it."""
+class PbxButtonDescription(
+    KalliopeEntityDescription[RegistrationsData], ButtonEntityDescription
+):
+    """A PBX command; `press_fn` answers whether the PBX did it.
 
+    Available while the PBX answers the registrations poll.
+    """
+
+    source: DataSource[RegistrationsData] = REGISTRATIONS
     press_fn: Callable[[KalliopeRuntimeData], Awaitable[bool]]
     changes_configuration: bool = False
 
@@ -71,20 +79,10 @@ async def async_setup_entry(
     )
 
 
-class PbxButton(KalliopeEntity, ButtonEntity):
+class PbxButton(KalliopeEntity[RegistrationsData], ButtonEntity):
     """A command sent to the PBX; only administrators may press it."""
 
     entity_description: PbxButtonDescription
-
-    def __init__(
-        self, runtime: KalliopeRuntimeData, description: PbxButtonDescription
-    ) -> None:
-        """Available while the PBX answers the registrations poll."""
-        super().__init__(runtime, Source.REGISTRATIONS, description.key)
-        self.entity_description = description
-
-    def _fingerprint(self) -> object:
-        return None
 
     async def async_press(self) -> None:
         """Send the command; refresh what it changed."""
