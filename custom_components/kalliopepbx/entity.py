@@ -180,9 +180,14 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
     @callback
     def _handle_coordinator_update(self) -> None:
         shown = (self.available, self._fingerprint())
-        if shown == self._written:
-            return
-        self._written = shown
+        if shown != self._written:
+            self._written = shown
+            self.async_write_ha_state()
+
+    @callback
+    def async_write_shown(self) -> None:
+        """Write the state now (after a change made here), remembering it."""
+        self._written = (self.available, self._fingerprint())
         self.async_write_ha_state()
 
 

@@ -80,5 +80,4 @@ class ForwardingTargetText(KalliopeEntity[UserConfig], TextEntity):
         """Keep a validated target; re-forward if forwarding is on."""
         await async_require_admin(self.hass, self._context)
         await self.runtime.forwarding.async_set_target(self.extension, value)
-        self._written = (self.available, self._fingerprint())
-        self.async_write_ha_state()
+        self.async_write_shown()
