@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from homeassistant.components.button import (
@@ -11,15 +10,19 @@ from homeassistant.components.button import (
     ButtonEntityDescription,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN
+from .commands import (
+    APPLY_CHANGES,
+    RELOAD_PBX_ENGINE,
+    RESTART_PBX_ENGINE,
+    REVERT_CHANGES,
+    PbxCommand,
+    async_run_command,
+)
 from .data import RegistrationsData
 from .entity import KalliopeEntity, KalliopeEntityDescription
-from .errors import async_call_pbx
-from .permissions import async_require_admin
-from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .runtime import KalliopeConfigEntry
 from .sources import REGISTRATIONS, DataSource
 
 PARALLEL_UPDATES = 1
@@ -29,33 +32,26 @@ PARALLEL_UPDATES = 1
 class PbxButtonDescription(
     KalliopeEntityDescription[RegistrationsData], ButtonEntityDescription
 ):
-    """A PBX command; `press_fn` answers whether the PBX did it.
+    """A button that sends `command`, like the action of the same name.
 
     Available while the PBX answers the registrations poll.
     """
 
     source: DataSource[RegistrationsData] = REGISTRATIONS
-    press_fn: Callable[[KalliopeRuntimeData], Awaitable[bool]]
-    changes_configuration: bool = False
+    command: PbxCommand
 
 
 PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
     PbxButtonDescription(
         key="reload_pbx_engine",
         translation_key="reload_pbx_engine",
-        press_fn=lambda runtime: runtime.client.reload_pbx_engine(),
+        command=RELOAD_PBX_ENGINE,
     ),
     PbxButtonDescription(
-        key="apply_changes",
-        translation_key="apply_changes",
-        press_fn=lambda runtime: runtime.client.apply(),
-        changes_configuration=True,
+        key="apply_changes", translation_key="apply_changes", command=APPLY_CHANGES
     ),
     PbxButtonDescription(
-        key="revert_changes",
-        translation_key="revert_changes",
-        press_fn=lambda runtime: runtime.client.revert(),
-        changes_configuration=True,
+        key="revert_changes", translation_key="revert_changes", command=REVERT_CHANGES
     ),
     PbxButtonDescription(
         key="restart_pbx_engine",
@@ -63,7 +59,7 @@ PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
         device_class=ButtonDeviceClass.RESTART,
         # Drops every call in progress: opt-in.
         entity_registry_enabled_default=False,
-        press_fn=lambda runtime: runtime.client.restart_pbx_engine(),
+        command=RESTART_PBX_ENGINE,
     ),
 )
 
@@ -86,19 +82,9 @@ class PbxButton(KalliopeEntity[RegistrationsData], ButtonEntity):
 
     async def async_press(self) -> None:
         """Send the command; refresh what it changed."""
-        await async_require_admin(self.hass, self._context)
-        description = self.entity_description
-        if description.changes_configuration:
-            await self.runtime.forwarding.async_pending_command(
-                description.key, lambda: description.press_fn(self.runtime)
-            )
-            return
-        entry = self.runtime.system.config_entry
-        if not await async_call_pbx(
-            self.hass, entry, description.press_fn(self.runtime)
-        ):
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"command": description.key},
-            )
+        await async_run_command(
+            self.hass,
+            self.runtime.system.config_entry,
+            self.entity_description.command,
+            self._context,
+        )

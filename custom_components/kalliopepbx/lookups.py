@@ -202,6 +202,8 @@ def async_setup_lookup_services(hass: HomeAssistant) -> None:
         SEARCH_PHONEBOOK_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
+    # Admin-only, but not through `async_register_admin_service`: that helper
+    # registers no response, and this action answers with data.
     hass.services.async_register(
         DOMAIN,
         SERVICE_GET_CALL_RECORDS,
