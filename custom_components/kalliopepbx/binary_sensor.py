@@ -91,9 +91,7 @@ async def async_setup_entry(
         async_add_entities,
         Platform.BINARY_SENSOR,
         EXTENSION_BINARY_SENSORS,
-        create=lambda description, exten: KalliopeBinarySensor(
-            runtime, description, exten
-        ),
+        KalliopeBinarySensor,
     )
 
 

@@ -197,7 +197,7 @@ def async_add_extension_entities[DescriptionT: KalliopeEntityDescription[Any]](
     async_add_entities: AddConfigEntryEntitiesCallback,
     platform: str,
     descriptions: Iterable[DescriptionT],
-    create: Callable[[DescriptionT, str], Entity],
+    entity_class: Callable[[KalliopeRuntimeData, DescriptionT, str], Entity],
 ) -> None:
     """Create entities per extension now and whenever the PBX gains some.
 
@@ -265,7 +265,10 @@ def async_add_extension_entities[DescriptionT: KalliopeEntityDescription[Any]](
         if new:
             new.sort(key=itemgetter(0, 1))
             async_add_entities(
-                [create(description, exten) for exten, _, description in new]
+                [
+                    entity_class(runtime, description, exten)
+                    for exten, _, description in new
+                ]
             )
 
     sync()

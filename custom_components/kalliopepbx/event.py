@@ -82,13 +82,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Event entities per extension, now and when extensions appear."""
-    runtime = entry.runtime_data
     async_add_extension_entities(
         entry,
         async_add_entities,
         Platform.EVENT,
         EXTENSION_EVENTS,
-        create=lambda description, exten: ExtensionEvent(runtime, description, exten),
+        ExtensionEvent,
     )
 
 

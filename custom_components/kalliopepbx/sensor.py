@@ -20,10 +20,13 @@ from homeassistant.helpers.typing import StateType
 
 from .api import (
     FailoverType,
+    FirmwareInfo,
     FirmwareSlot,
     FirmwareUpdateStatus,
+    LicenseInfo,
     LicenseStatus,
     UserConfig,
+    VoicemailCount,
 )
 from .const import DOMAIN
 from .coordinator import TOTAL_VOICEMAIL_KEY
@@ -71,10 +74,57 @@ class KalliopeSensorDescription[ModelT](
     value_fn: Callable[[ModelT], StateType] = lambda _: None
 
 
-def _license_status(data: SystemData) -> str | None:
-    if data.license is None or data.license.status is LicenseStatus.UNKNOWN:
-        return None
-    return data.license.status.value
+def _has_voicemail(runtime: KalliopeRuntimeData, exten: str | None) -> bool:
+    return exten is not None and runtime.has_voicemail(exten)
+
+
+def _license_sensor(
+    key: str, value_fn: Callable[[LicenseInfo], StateType], **kwargs: Any
+) -> KalliopeSensorDescription[SystemData]:
+    """A sensor of the licence part of the system poll."""
+    return KalliopeSensorDescription(
+        key=key,
+        translation_key=key,
+        source=SYSTEM,
+        value_fn=lambda data: value_fn(data.license) if data.license else None,
+        # None after a bad answer or a licence refusal: unavailable, not unknown.
+        requires_model=True,
+        available_fn=lambda data: data.license is not None,
+        exists_fn=_supported("license"),
+        **kwargs,
+    )
+
+
+def _firmware_sensor(
+    key: str, value_fn: Callable[[FirmwareInfo], StateType], **kwargs: Any
+) -> KalliopeSensorDescription[SystemData]:
+    """A diagnostic sensor of the firmware part of the system poll."""
+    return KalliopeSensorDescription(
+        key=key,
+        translation_key=key,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        source=SYSTEM,
+        value_fn=lambda data: value_fn(data.firmware) if data.firmware else None,
+        requires_model=True,
+        available_fn=lambda data: data.firmware is not None,
+        exists_fn=_supported("firmware"),
+        **kwargs,
+    )
+
+
+def _voicemail_sensor(
+    kind: str, value_fn: Callable[[VoicemailCount], int]
+) -> KalliopeSensorDescription[VoicemailCount]:
+    """A mailbox's count of one kind of message; unavailable if it did not answer."""
+    return KalliopeSensorDescription(
+        key=f"voicemail_{kind}",
+        translation_key=f"voicemail_{kind}",
+        state_class=SensorStateClass.MEASUREMENT,
+        source=MAILBOX,
+        value_fn=value_fn,
+        requires_model=True,
+        exists_fn=_has_voicemail,
+    )
 
 
 def _update_status(data: SystemData) -> str | None:
@@ -100,10 +150,6 @@ def _forwarding_attributes(config: UserConfig) -> Mapping[str, Any]:
     }
 
 
-def _has_voicemail(runtime: KalliopeRuntimeData, exten: str | None) -> bool:
-    return exten is not None and runtime.has_voicemail(exten)
-
-
 PBX_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
     KalliopeSensorDescription(
         key="registered_extensions",
@@ -119,76 +165,28 @@ PBX_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
         source=REGISTRATIONS,
         value_fn=lambda data: data.unregistered_count,
     ),
-    # The system poll's parts are None after a bad answer or a licence
-    # refusal: unavailable, not unknown.
-    KalliopeSensorDescription(
-        key="license_status",
-        translation_key="license_status",
+    _license_sensor(
+        "license_status",
+        lambda license_info: (
+            None
+            if license_info.status is LicenseStatus.UNKNOWN
+            else license_info.status.value
+        ),
         device_class=SensorDeviceClass.ENUM,
         options=LICENSE_STATES,
-        source=SYSTEM,
-        value_fn=_license_status,
-        requires_model=True,
-        available_fn=lambda data: data.license is not None,
-        exists_fn=_supported("license"),
     ),
-    KalliopeSensorDescription(
-        key="licensed_extensions",
-        translation_key="licensed_extensions",
-        source=SYSTEM,
-        value_fn=lambda data: (
-            data.license.licensed_extensions if data.license else None
-        ),
-        requires_model=True,
-        available_fn=lambda data: data.license is not None,
-        exists_fn=_supported("license"),
+    _license_sensor(
+        "licensed_extensions", lambda license_info: license_info.licensed_extensions
     ),
-    KalliopeSensorDescription(
-        key="firmware_version",
-        translation_key="firmware_version",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=SYSTEM,
-        value_fn=lambda data: data.firmware.running_version if data.firmware else None,
-        requires_model=True,
-        available_fn=lambda data: data.firmware is not None,
-        exists_fn=_supported("firmware"),
-    ),
-    KalliopeSensorDescription(
-        key="firmware_slot",
-        translation_key="firmware_slot",
+    _firmware_sensor("firmware_version", lambda firmware: firmware.running_version),
+    _firmware_sensor(
+        "firmware_slot",
+        lambda firmware: firmware.running.value if firmware.running else None,
         device_class=SensorDeviceClass.ENUM,
         options=[slot.value for slot in FirmwareSlot],
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=SYSTEM,
-        value_fn=lambda data: (
-            data.firmware.running.value
-            if data.firmware and data.firmware.running
-            else None
-        ),
-        requires_model=True,
-        available_fn=lambda data: data.firmware is not None,
-        exists_fn=_supported("firmware"),
     ),
-    KalliopeSensorDescription(
-        key="firmware_primary",
-        translation_key="firmware_primary",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=SYSTEM,
-        value_fn=lambda data: data.firmware.primary if data.firmware else None,
-        requires_model=True,
-        available_fn=lambda data: data.firmware is not None,
-        exists_fn=_supported("firmware"),
-    ),
-    KalliopeSensorDescription(
-        key="firmware_secondary",
-        translation_key="firmware_secondary",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=SYSTEM,
-        value_fn=lambda data: data.firmware.secondary if data.firmware else None,
-        requires_model=True,
-        available_fn=lambda data: data.firmware is not None,
-        exists_fn=_supported("firmware"),
-    ),
+    _firmware_sensor("firmware_primary", lambda firmware: firmware.primary),
+    _firmware_sensor("firmware_secondary", lambda firmware: firmware.secondary),
     KalliopeSensorDescription(
         key="firmware_update_status",
         translation_key="firmware_update_status",
@@ -248,33 +246,9 @@ EXTENSION_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
         source=REGISTRATION,
         value_fn=lambda registration: registration.user_agent,
     ),
-    KalliopeSensorDescription(
-        key="voicemail_new",
-        translation_key="voicemail_new",
-        state_class=SensorStateClass.MEASUREMENT,
-        source=MAILBOX,
-        value_fn=lambda count: count.new,
-        requires_model=True,
-        exists_fn=_has_voicemail,
-    ),
-    KalliopeSensorDescription(
-        key="voicemail_urgent",
-        translation_key="voicemail_urgent",
-        state_class=SensorStateClass.MEASUREMENT,
-        source=MAILBOX,
-        value_fn=lambda count: count.urgent,
-        requires_model=True,
-        exists_fn=_has_voicemail,
-    ),
-    KalliopeSensorDescription(
-        key="voicemail_old",
-        translation_key="voicemail_old",
-        state_class=SensorStateClass.MEASUREMENT,
-        source=MAILBOX,
-        value_fn=lambda count: count.old,
-        requires_model=True,
-        exists_fn=_has_voicemail,
-    ),
+    _voicemail_sensor("new", lambda count: count.new),
+    _voicemail_sensor("urgent", lambda count: count.urgent),
+    _voicemail_sensor("old", lambda count: count.old),
     KalliopeSensorDescription(
         key="forwarding",
         translation_key="forwarding",
@@ -314,7 +288,7 @@ async def async_setup_entry(
         async_add_entities,
         Platform.SENSOR,
         EXTENSION_SENSORS,
-        create=lambda description, exten: KalliopeSensor(runtime, description, exten),
+        KalliopeSensor,
     )
 
 

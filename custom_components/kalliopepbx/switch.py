@@ -51,15 +51,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One forwarding switch per extension, now and when extensions appear."""
-    runtime = entry.runtime_data
     async_add_extension_entities(
         entry,
         async_add_entities,
         Platform.SWITCH,
         (CALL_FORWARDING,),
-        create=lambda description, exten: CallForwardingSwitch(
-            runtime, description, exten
-        ),
+        CallForwardingSwitch,
     )
 
 

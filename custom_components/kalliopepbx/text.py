@@ -50,15 +50,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One forwarding target per extension, now and when extensions appear."""
-    runtime = entry.runtime_data
     async_add_extension_entities(
         entry,
         async_add_entities,
         Platform.TEXT,
         (FORWARDING_TARGET,),
-        create=lambda description, exten: ForwardingTargetText(
-            runtime, description, exten
-        ),
+        ForwardingTargetText,
     )
 
 
