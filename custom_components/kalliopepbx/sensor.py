@@ -25,6 +25,7 @@ from .api import (
     FirmwareUpdateStatus,
     LicenseInfo,
     LicenseStatus,
+    Registration,
     UserConfig,
     VoicemailCount,
 )
@@ -109,6 +110,20 @@ def _firmware_sensor(
         available_fn=lambda data: data.firmware is not None,
         exists_fn=_supported("firmware"),
         **kwargs,
+    )
+
+
+def _registration_detail(
+    key: str, value_fn: Callable[[Registration], StateType]
+) -> KalliopeSensorDescription[Registration]:
+    """A diagnostic detail of a phone's registration, opt-in."""
+    return KalliopeSensorDescription(
+        key=key,
+        translation_key=key,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        source=REGISTRATION,
+        value_fn=value_fn,
     )
 
 
@@ -222,30 +237,9 @@ EXTENSION_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
         source=REGISTRATION,
         value_fn=lambda registration: registration.rtt_ms,
     ),
-    KalliopeSensorDescription(
-        key="contact",
-        translation_key="contact",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        source=REGISTRATION,
-        value_fn=lambda registration: registration.contact,
-    ),
-    KalliopeSensorDescription(
-        key="ip_address",
-        translation_key="ip_address",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        source=REGISTRATION,
-        value_fn=lambda registration: registration.ip,
-    ),
-    KalliopeSensorDescription(
-        key="user_agent",
-        translation_key="user_agent",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        source=REGISTRATION,
-        value_fn=lambda registration: registration.user_agent,
-    ),
+    _registration_detail("contact", lambda registration: registration.contact),
+    _registration_detail("ip_address", lambda registration: registration.ip),
+    _registration_detail("user_agent", lambda registration: registration.user_agent),
     _voicemail_sensor("new", lambda count: count.new),
     _voicemail_sensor("urgent", lambda count: count.urgent),
     _voicemail_sensor("old", lambda count: count.old),
