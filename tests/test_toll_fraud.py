@@ -10,7 +10,7 @@ from homeassistant.exceptions import ServiceValidationError
 import pytest
 
 from custom_components.kalliopepbx.const import CONF_ALLOWED_NUMBERS, DOMAIN
-from custom_components.kalliopepbx.numbers import AllowedNumbers, SlowPatternError
+from custom_components.kalliopepbx.phone_numbers import AllowedNumbers, SlowPatternError
 
 from .reference_pbx import ReferencePbx
 

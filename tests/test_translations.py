@@ -28,6 +28,7 @@ import yaml
 
 from custom_components.kalliopepbx import PLATFORMS
 from custom_components.kalliopepbx.const import DOMAIN
+from custom_components.kalliopepbx.errors import ERROR_KEYS
 
 from .conftest import PBX_ID
 
@@ -218,6 +219,11 @@ def translation_keys_in_source() -> dict[str, set[str]]:
             if name.endswith("Description"):
                 continue  # checked through the imported descriptions
             values = _strings_of(keyword.value, node, functions)
+            if values is None and path.name == "errors.py":
+                # The keys of the error table, read from the table itself.
+                values = {row.action for row in ERROR_KEYS}
+            elif values is None and path.name == "polling.py":
+                values = {row.polling for row in ERROR_KEYS}
             where = f"{path.name}:{node.lineno}"
             assert values, f"{where}: translation_key that cannot be followed"
             if name == "async_create_issue":
@@ -257,6 +263,7 @@ def config_flow_keys() -> dict[str, set[str]]:
         for node in _parse(INTEGRATION / "connection.py").body
         if isinstance(node, ast.FunctionDef) and node.name == "errors_for"
     )
+    keys["config.error"] |= {row.form for row in ERROR_KEYS}
     for node in ast.walk(errors_for):
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple):
             errors = node.value.elts[0]

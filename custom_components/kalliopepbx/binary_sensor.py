@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -14,66 +15,61 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import KalliopeEntity, Source, async_add_extension_entities
-from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .entity import (
+    KalliopeEntity,
+    KalliopeEntityDescription,
+    async_add_extension_entities,
+)
+from .runtime import KalliopeConfigEntry
+from .sources import REGISTRATION, REGISTRATIONS, SYSTEM
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PbxBinarySensorDescription(BinarySensorEntityDescription):
-    """A binary sensor of the PBX device."""
+class KalliopeBinarySensorDescription[ModelT](
+    KalliopeEntityDescription[ModelT], BinarySensorEntityDescription
+):
+    """A binary sensor whose state `value_fn` reads from its source's model."""
 
-    source: Source
-    value_fn: Callable[[KalliopeRuntimeData], bool | None]
-    exists_fn: Callable[[KalliopeRuntimeData], bool] = lambda _: True
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExtensionBinarySensorDescription(BinarySensorEntityDescription):
-    """A binary sensor of an extension device."""
-
-    source: Source
-    value_fn: Callable[[KalliopeRuntimeData, str], bool | None]
+    value_fn: Callable[[ModelT], bool | None] = lambda _: None
 
 
-PBX_BINARY_SENSORS: tuple[PbxBinarySensorDescription, ...] = (
-    PbxBinarySensorDescription(
+PBX_BINARY_SENSORS: tuple[KalliopeBinarySensorDescription[Any], ...] = (
+    KalliopeBinarySensorDescription(
         key="pending_changes",
         translation_key="pending_changes",
-        source=Source.REGISTRATIONS,
-        value_fn=lambda runtime: (
-            data.pending if (data := runtime.registrations.latest) else None
-        ),
+        source=REGISTRATIONS,
+        value_fn=lambda data: data.pending,
+        requires_model=True,
+        available_fn=lambda data: data.pending is not None,
         # A firmware without `/pbx/pending` (HTTP 404) reports None.
-        exists_fn=lambda runtime: (
+        exists_fn=lambda runtime, _: (
             (data := runtime.registrations.latest) is None
             or data.pending is not None
             or data.pending_failed
         ),
     ),
-    PbxBinarySensorDescription(
+    KalliopeBinarySensorDescription(
         key="license_problem",
         translation_key="license_problem",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        source=Source.SYSTEM,
-        value_fn=lambda runtime: (
-            data.license_problem if (data := runtime.system.latest) else None
-        ),
+        source=SYSTEM,
+        value_fn=lambda data: data.license_problem,
+        requires_model=True,
+        available_fn=lambda data: data.license_problem is not None,
     ),
 )
 
-EXTENSION_BINARY_SENSORS: tuple[ExtensionBinarySensorDescription, ...] = (
-    ExtensionBinarySensorDescription(
+EXTENSION_BINARY_SENSORS: tuple[KalliopeBinarySensorDescription[Any], ...] = (
+    KalliopeBinarySensorDescription(
         key="registered",
         translation_key="registered",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
-        source=Source.REGISTRATIONS,
-        value_fn=lambda runtime, exten: (
-            registration.registered
-            if (registration := runtime.registration(exten))
-            else False
-        ),
+        source=REGISTRATION,
+        value_fn=lambda registration: registration.registered,
+        # Not listed by the PBX: not registered.
+        missing_value=False,
     ),
 )
 
@@ -86,67 +82,26 @@ async def async_setup_entry(
     """Add the PBX's binary sensors and those of every extension."""
     runtime = entry.runtime_data
     async_add_entities(
-        PbxBinarySensor(runtime, description)
+        KalliopeBinarySensor(runtime, description)
         for description in PBX_BINARY_SENSORS
-        if description.exists_fn(runtime)
+        if description.exists_fn(runtime, None)
     )
     async_add_extension_entities(
         entry,
         async_add_entities,
         Platform.BINARY_SENSOR,
         EXTENSION_BINARY_SENSORS,
-        key_of=lambda description: description.key,
-        exists=lambda *_: True,
-        create=lambda description, exten: ExtensionBinarySensor(
-            runtime, description, exten
-        ),
+        KalliopeBinarySensor,
     )
 
 
-class PbxBinarySensor(KalliopeEntity, BinarySensorEntity):
-    """A binary sensor of the PBX device."""
+class KalliopeBinarySensor(KalliopeEntity[Any], BinarySensorEntity):
+    """A binary sensor of the PBX device or of an extension device."""
 
-    entity_description: PbxBinarySensorDescription
-
-    def __init__(
-        self, runtime: KalliopeRuntimeData, description: PbxBinarySensorDescription
-    ) -> None:
-        """Bind the description to its coordinator."""
-        super().__init__(runtime, description.source, description.key)
-        self.entity_description = description
-
-    def _data_available(self) -> bool:
-        return self.is_on is not None
+    entity_description: KalliopeBinarySensorDescription[Any]
 
     @property
     def is_on(self) -> bool | None:
-        """The value from the PBX's data."""
-        return self.entity_description.value_fn(self.runtime)
-
-    def _fingerprint(self) -> object:
-        return self.is_on
-
-
-class ExtensionBinarySensor(KalliopeEntity, BinarySensorEntity):
-    """A binary sensor of an extension device."""
-
-    entity_description: ExtensionBinarySensorDescription
-
-    def __init__(
-        self,
-        runtime: KalliopeRuntimeData,
-        description: ExtensionBinarySensorDescription,
-        exten: str,
-    ) -> None:
-        """Bind the description to its coordinator and extension."""
-        super().__init__(runtime, description.source, description.key, exten)
-        self.entity_description = description
-        self._exten = exten
-
-    @property
-    def is_on(self) -> bool | None:
-        """The value from the extension's data."""
-        return self.entity_description.value_fn(self.runtime, self._exten)
-
-    def _fingerprint(self) -> object:
-        return self.is_on
+        """The value from the source's model."""
+        value: bool | None = self._value(self.model)
+        return value

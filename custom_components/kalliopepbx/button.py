@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from homeassistant.components.button import (
@@ -11,42 +10,48 @@ from homeassistant.components.button import (
     ButtonEntityDescription,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN
-from .entity import KalliopeEntity, Source
-from .exceptions import async_call_pbx, async_require_admin
-from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .commands import (
+    APPLY_CHANGES,
+    RELOAD_PBX_ENGINE,
+    RESTART_PBX_ENGINE,
+    REVERT_CHANGES,
+    PbxCommand,
+    async_run_command,
+)
+from .data import RegistrationsData
+from .entity import KalliopeEntity, KalliopeEntityDescription
+from .runtime import KalliopeConfigEntry
+from .sources import REGISTRATIONS, DataSource
 
 PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class PbxButtonDescription(ButtonEntityDescription):
-    """A PBX command; `press_fn` answers whether the PBX did it."""
+class PbxButtonDescription(
+    KalliopeEntityDescription[RegistrationsData], ButtonEntityDescription
+):
+    """A button that sends `command`, like the action of the same name.
 
-    press_fn: Callable[[KalliopeRuntimeData], Awaitable[bool]]
-    changes_configuration: bool = False
+    Available while the PBX answers the registrations poll.
+    """
+
+    source: DataSource[RegistrationsData] = REGISTRATIONS
+    command: PbxCommand
 
 
 PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
     PbxButtonDescription(
         key="reload_pbx_engine",
         translation_key="reload_pbx_engine",
-        press_fn=lambda runtime: runtime.client.reload_pbx_engine(),
+        command=RELOAD_PBX_ENGINE,
     ),
     PbxButtonDescription(
-        key="apply_changes",
-        translation_key="apply_changes",
-        press_fn=lambda runtime: runtime.client.apply(),
-        changes_configuration=True,
+        key="apply_changes", translation_key="apply_changes", command=APPLY_CHANGES
     ),
     PbxButtonDescription(
-        key="revert_changes",
-        translation_key="revert_changes",
-        press_fn=lambda runtime: runtime.client.revert(),
-        changes_configuration=True,
+        key="revert_changes", translation_key="revert_changes", command=REVERT_CHANGES
     ),
     PbxButtonDescription(
         key="restart_pbx_engine",
@@ -54,7 +59,7 @@ PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
         device_class=ButtonDeviceClass.RESTART,
         # Drops every call in progress: opt-in.
         entity_registry_enabled_default=False,
-        press_fn=lambda runtime: runtime.client.restart_pbx_engine(),
+        command=RESTART_PBX_ENGINE,
     ),
 )
 
@@ -70,36 +75,16 @@ async def async_setup_entry(
     )
 
 
-class PbxButton(KalliopeEntity, ButtonEntity):
+class PbxButton(KalliopeEntity[RegistrationsData], ButtonEntity):
     """A command sent to the PBX; only administrators may press it."""
 
     entity_description: PbxButtonDescription
 
-    def __init__(
-        self, runtime: KalliopeRuntimeData, description: PbxButtonDescription
-    ) -> None:
-        """Available while the PBX answers the registrations poll."""
-        super().__init__(runtime, Source.REGISTRATIONS, description.key)
-        self.entity_description = description
-
-    def _fingerprint(self) -> object:
-        return None
-
     async def async_press(self) -> None:
         """Send the command; refresh what it changed."""
-        await async_require_admin(self.hass, self._context)
-        description = self.entity_description
-        if description.changes_configuration:
-            await self.runtime.forwarding.async_pending_command(
-                description.key, lambda: description.press_fn(self.runtime)
-            )
-            return
-        entry = self.runtime.system.config_entry
-        if not await async_call_pbx(
-            self.hass, entry, description.press_fn(self.runtime)
-        ):
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"command": description.key},
-            )
+        await async_run_command(
+            self.hass,
+            self.runtime.system.config_entry,
+            self.entity_description.command,
+            self._context,
+        )

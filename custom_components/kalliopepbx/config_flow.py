@@ -55,7 +55,7 @@ from .const import (
     DOMAIN,
 )
 from .extension_filter import parse_extension_filter
-from .numbers import AllowedNumbers, SlowPatternError
+from .phone_numbers import AllowedNumbers, SlowPatternError
 
 if TYPE_CHECKING:
     from .runtime import KalliopeConfigEntry

@@ -13,7 +13,6 @@ from typing import Any
 
 from homeassistant.const import (
     CONF_HOST,
-    CONF_PASSWORD,
     CONF_PORT,
     CONF_SSL,
     CONF_VERIFY_SSL,
@@ -27,16 +26,12 @@ from .api import (
     AuthScheme,
     Credentials,
     KalliopeAuthError,
-    KalliopeCertificateError,
     KalliopeClient,
-    KalliopeClockSkewError,
-    KalliopeConnectionError,
     KalliopeError,
-    KalliopeLicenseError,
-    KalliopeNotSupportedError,
     KalliopeResponseError,
 )
 from .const import CONF_AUTH, REQUEST_TIMEOUT
+from .errors import error_keys, error_placeholders
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -182,19 +177,10 @@ def errors_for(
         return {"base": err.error_key}, {}
     if isinstance(err, AuthDowngradeError):
         return {"base": "auth_downgrade"}, {}
-    if isinstance(err, KalliopeClockSkewError):
-        return {"base": "clock_skew"}, {"skew": f"{err.skew_seconds:+.0f}"}
-    if isinstance(err, KalliopeAuthError):
-        return {CONF_PASSWORD: "invalid_auth"}, {}
-    if isinstance(err, KalliopeCertificateError):
-        return {CONF_VERIFY_SSL: "certificate_not_trusted"}, {}
-    if isinstance(err, KalliopeConnectionError):
-        return {"base": "cannot_connect"}, {}
-    if isinstance(err, KalliopeLicenseError):
-        return {"base": "license_not_active"}, {}
-    if isinstance(err, KalliopeResponseError | KalliopeNotSupportedError):
-        return {"base": "not_kalliope"}, {}
-    return {"base": "unknown"}, {}
+    row = error_keys(err)
+    if row.form == "clock_skew":
+        return {row.form_field: row.form}, error_placeholders(row.form, err)
+    return {row.form_field: row.form}, {}
 
 
 def speaks_v4(data: Mapping[str, Any]) -> bool:

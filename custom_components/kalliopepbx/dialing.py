@@ -7,8 +7,8 @@ from homeassistant.exceptions import ServiceValidationError
 
 from .api import Click2CallType
 from .const import DOMAIN
-from .exceptions import async_is_admin
-from .numbers import InvalidNumberError, normalize_number
+from .permissions import async_is_admin
+from .phone_numbers import InvalidNumberError, normalize_number
 from .runtime import KalliopeRuntimeData
 
 

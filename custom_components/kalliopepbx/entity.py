@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -18,28 +18,10 @@ from .compat import VIA_DEVICE_ID_SUPPORTED
 from .const import DOMAIN, MANUFACTURER, MODEL
 from .polling import KalliopeCoordinator
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .sources import DataSource
 
 # Lets action fields offer only extension devices.
 EXTENSION_MODEL_ID = "extension"
-
-
-class Source(StrEnum):
-    """Which coordinator an entity's data comes from."""
-
-    REGISTRATIONS = "registrations"
-    VOICEMAIL = "voicemail"
-    SYSTEM = "system"
-
-
-def coordinator_for(
-    runtime: KalliopeRuntimeData, source: Source
-) -> KalliopeCoordinator[Any]:
-    """The coordinator behind a source."""
-    if source is Source.REGISTRATIONS:
-        return runtime.registrations
-    if source is Source.VOICEMAIL:
-        return runtime.voicemail
-    return runtime.system
 
 
 def pbx_device_info(entry: KalliopeConfigEntry, pbx_id: str) -> DeviceInfo:
@@ -101,7 +83,24 @@ def _extension_device_info(
 _UNWRITTEN = object()
 
 
-class KalliopeEntity(CoordinatorEntity[KalliopeCoordinator[Any]]):
+@dataclass(frozen=True, kw_only=True)
+class KalliopeEntityDescription[ModelT](EntityDescription):
+    """What every entity here is described by: its source and the model functions."""
+
+    source: DataSource[ModelT]
+    # The state, from the model; `missing_value` while the source has none.
+    value_fn: Callable[[ModelT], Any] = lambda _: None
+    missing_value: Any = None
+    attributes_fn: Callable[[ModelT], Mapping[str, Any]] | None = None
+    # Unavailable without a model (a mailbox that did not answer, an
+    # extension's configuration not read), rather than an unknown state.
+    requires_model: bool = False
+    available_fn: Callable[[ModelT], bool] = lambda _: True
+    # Whether the entity is created at all (firmware features, options).
+    exists_fn: Callable[[KalliopeRuntimeData, str | None], bool] = lambda *_: True
+
+
+class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
     """An entity of the PBX (`exten` None) or of one extension.
 
     It writes its state only when what it shows changed, so a refresh that
@@ -109,26 +108,50 @@ class KalliopeEntity(CoordinatorEntity[KalliopeCoordinator[Any]]):
     """
 
     _attr_has_entity_name = True
+    entity_description: KalliopeEntityDescription[ModelT]
 
     def __init__(
         self,
         runtime: KalliopeRuntimeData,
-        source: Source,
-        key: str,
+        description: KalliopeEntityDescription[ModelT],
         exten: str | None = None,
     ) -> None:
-        """Attach to the coordinator of `source`, keyed by the extension."""
-        super().__init__(coordinator_for(runtime, source), context=exten)
+        """Attach to the description's coordinator, keyed by the extension."""
+        super().__init__(description.source.coordinator(runtime), context=exten)
+        self.entity_description = description
         self.runtime = runtime
         self.exten = exten
         pbx_id = runtime.system.pbx_id
         if exten is None:
-            self._attr_unique_id = f"{pbx_id}_{key}"
+            self._attr_unique_id = f"{pbx_id}_{description.key}"
             self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, pbx_id)})
         else:
-            self._attr_unique_id = f"{pbx_id}_{exten}_{key}"
+            self._attr_unique_id = f"{pbx_id}_{exten}_{description.key}"
             self._attr_device_info = extension_device_info(runtime, exten)
         self._written: object = _UNWRITTEN
+
+    @property
+    def extension(self) -> str:
+        """The extension of an extension entity."""
+        if self.exten is None:
+            raise TypeError(f"{self.entity_description.key} is an entity of the PBX")
+        return self.exten
+
+    @property
+    def model(self) -> ModelT | None:
+        """The model of this entity in its source's latest data."""
+        return self.entity_description.source.model(self.runtime, self.exten)
+
+    def _value(self, model: ModelT | None) -> Any:
+        if model is None:
+            return self.entity_description.missing_value
+        return self.entity_description.value_fn(model)
+
+    def _attributes(self, model: ModelT | None) -> Mapping[str, Any] | None:
+        attributes_fn = self.entity_description.attributes_fn
+        if model is None or attributes_fn is None:
+            return None
+        return attributes_fn(model)
 
     @property
     def available(self) -> bool:
@@ -137,15 +160,17 @@ class KalliopeEntity(CoordinatorEntity[KalliopeCoordinator[Any]]):
             return False
         if self.exten is not None and self.exten not in self.runtime.extensions:
             return False
-        return self._data_available()
-
-    def _data_available(self) -> bool:
-        """Whether this entity's own piece of data is there."""
-        return True
+        description = self.entity_description
+        model = self.model
+        if model is None:
+            return not description.requires_model
+        return description.available_fn(model)
 
     def _fingerprint(self) -> object:
         """What the state shows; equal fingerprints mean nothing to write."""
-        raise NotImplementedError
+        model = self.model
+        attributes = self._attributes(model)
+        return (self._value(model), tuple(attributes.items()) if attributes else None)
 
     async def async_added_to_hass(self) -> None:
         """Remember what the first state write will show."""
@@ -155,21 +180,24 @@ class KalliopeEntity(CoordinatorEntity[KalliopeCoordinator[Any]]):
     @callback
     def _handle_coordinator_update(self) -> None:
         shown = (self.available, self._fingerprint())
-        if shown == self._written:
-            return
-        self._written = shown
+        if shown != self._written:
+            self._written = shown
+            self.async_write_ha_state()
+
+    @callback
+    def async_write_shown(self) -> None:
+        """Write the state now (after a change made here), remembering it."""
+        self._written = (self.available, self._fingerprint())
         self.async_write_ha_state()
 
 
 @callback
-def async_add_extension_entities[DescriptionT](
+def async_add_extension_entities[DescriptionT: KalliopeEntityDescription[Any]](
     entry: KalliopeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     platform: str,
     descriptions: Iterable[DescriptionT],
-    key_of: Callable[[DescriptionT], str],
-    exists: Callable[[DescriptionT, KalliopeRuntimeData, str], bool],
-    create: Callable[[DescriptionT, str], Entity],
+    entity_class: Callable[[KalliopeRuntimeData, DescriptionT, str], Entity],
 ) -> None:
     """Create entities per extension now and whenever the PBX gains some.
 
@@ -182,7 +210,7 @@ def async_add_extension_entities[DescriptionT](
     descriptions = tuple(descriptions)
     pbx_id = runtime.system.pbx_id
     registry = er.async_get(runtime.system.hass)
-    keys = {key_of(description) for description in descriptions}
+    keys = {description.key for description in descriptions}
     prefix = f"{pbx_id}_"
     # Keys of the entities per extension registered by an earlier run (each
     # dropped by the first sync of its extension if not wanted any more), and
@@ -213,9 +241,9 @@ def async_add_extension_entities[DescriptionT](
         for exten in extens:
             wanted = (
                 {
-                    key_of(description): description
+                    description.key: description
                     for description in descriptions
-                    if exists(description, runtime, exten)
+                    if description.exists_fn(runtime, exten)
                 }
                 if exten in extensions
                 else {}
@@ -237,7 +265,10 @@ def async_add_extension_entities[DescriptionT](
         if new:
             new.sort(key=itemgetter(0, 1))
             async_add_entities(
-                [create(description, exten) for exten, _, description in new]
+                [
+                    entity_class(runtime, description, exten)
+                    for exten, _, description in new
+                ]
             )
 
     sync()

@@ -12,26 +12,25 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import VOICEMAIL_EVENT_KEY
-from .entity import KalliopeEntity, Source, async_add_extension_entities
+from .entity import (
+    KalliopeEntity,
+    KalliopeEntityDescription,
+    async_add_extension_entities,
+)
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .sources import MAILBOX, REGISTRATION
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExtensionEventDescription(EventEntityDescription):
-    """An event fired when `observe_fn`'s value moves as `event_fn` decides."""
+class ExtensionEventDescription[ModelT](
+    KalliopeEntityDescription[ModelT], EventEntityDescription
+):
+    """An event fired when `value_fn`'s value moves as `event_fn` decides."""
 
-    source: Source
-    observe_fn: Callable[[KalliopeRuntimeData, str], Any]
     # (previous, current) -> (event type, attributes), or None for no event.
     event_fn: Callable[[Any, Any], tuple[str, Mapping[str, Any]] | None]
-    exists_fn: Callable[[KalliopeRuntimeData, str], bool] = lambda *_: True
-
-
-def _registered(runtime: KalliopeRuntimeData, exten: str) -> bool | None:
-    registration = runtime.registration(exten)
-    return registration.registered if registration else None
 
 
 def _registration_event(
@@ -40,13 +39,6 @@ def _registration_event(
     if previous is None or current is None or previous == current:
         return None
     return ("registered" if current else "unregistered"), {}
-
-
-def _voicemail_counts(
-    runtime: KalliopeRuntimeData, exten: str
-) -> tuple[int, int] | None:
-    count = runtime.voicemail_count(exten)
-    return (count.new, count.urgent) if count else None
 
 
 def _voicemail_event(
@@ -61,23 +53,25 @@ def _voicemail_event(
     }
 
 
-EXTENSION_EVENTS: tuple[ExtensionEventDescription, ...] = (
+EXTENSION_EVENTS: tuple[ExtensionEventDescription[Any], ...] = (
     ExtensionEventDescription(
         key="registration",
         translation_key="registration",
         event_types=["registered", "unregistered"],
-        source=Source.REGISTRATIONS,
-        observe_fn=_registered,
+        source=REGISTRATION,
+        value_fn=lambda registration: registration.registered,
         event_fn=_registration_event,
     ),
     ExtensionEventDescription(
         key=VOICEMAIL_EVENT_KEY,
         translation_key="voicemail",
         event_types=["new_voicemail"],
-        source=Source.VOICEMAIL,
-        observe_fn=_voicemail_counts,
+        source=MAILBOX,
+        value_fn=lambda count: (count.new, count.urgent),
         event_fn=_voicemail_event,
-        exists_fn=KalliopeRuntimeData.has_voicemail,
+        exists_fn=lambda runtime, exten: (
+            exten is not None and runtime.has_voicemail(exten)
+        ),
     ),
 )
 
@@ -88,44 +82,38 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Event entities per extension, now and when extensions appear."""
-    runtime = entry.runtime_data
     async_add_extension_entities(
         entry,
         async_add_entities,
         Platform.EVENT,
         EXTENSION_EVENTS,
-        key_of=lambda description: description.key,
-        exists=lambda description, runtime, exten: description.exists_fn(
-            runtime, exten
-        ),
-        create=lambda description, exten: ExtensionEvent(runtime, description, exten),
+        ExtensionEvent,
     )
 
 
-class ExtensionEvent(KalliopeEntity, EventEntity):
+class ExtensionEvent(KalliopeEntity[Any], EventEntity):
     """Fires when a poll shows the change; the first poll only sets a baseline."""
 
-    entity_description: ExtensionEventDescription
+    entity_description: ExtensionEventDescription[Any]
 
     def __init__(
         self,
         runtime: KalliopeRuntimeData,
-        description: ExtensionEventDescription,
+        description: ExtensionEventDescription[Any],
         exten: str,
     ) -> None:
         """Remember what the PBX showed when the entity was created."""
-        super().__init__(runtime, description.source, description.key, exten)
-        self.entity_description = description
-        self._exten = exten
-        self._observed = description.observe_fn(runtime, exten)
+        super().__init__(runtime, description, exten)
+        self._observed = self._value(self.model)
         self._fired = 0
 
     def _fingerprint(self) -> object:
+        # An event's state is its last firing, not the observed value.
         return self._fired
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        current = self.entity_description.observe_fn(self.runtime, self._exten)
+        current = self._value(self.model)
         if current is not None:
             event = self.entity_description.event_fn(self._observed, current)
             self._observed = current

@@ -23,7 +23,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .api import Failover, FailoverType, KalliopeApiError, KalliopeError, UserConfig
 from .const import CONF_ALLOWED_NUMBERS, DOMAIN
-from .exceptions import translate_error
+from .errors import translate_error
 from .failover import (
     OutboundLine,
     default_failover,
@@ -33,7 +33,7 @@ from .failover import (
     whole_failover,
 )
 from .forwarding_store import ForwardingStorage
-from .numbers import AllowedNumbers, InvalidNumberError, normalize_number
+from .phone_numbers import AllowedNumbers, InvalidNumberError, normalize_number
 from .unapplied import UnappliedChanges
 
 if TYPE_CHECKING:

@@ -27,8 +27,9 @@ import voluptuous as vol
 from .api import Click2CallType, KalliopeError, PhonebookFilter
 from .const import CONF_VOICE_FORWARDING_WITHOUT_USER, DOMAIN
 from .dialing import async_number_to_dial
-from .exceptions import async_require_admin, translate_error
-from .numbers import InvalidNumberError, normalize_number
+from .errors import translate_error
+from .permissions import async_require_admin
+from .phone_numbers import InvalidNumberError, normalize_number
 from .runtime import KalliopeConfigEntry
 
 INTENT_CALL = "KalliopeCall"

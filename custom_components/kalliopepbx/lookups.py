@@ -31,7 +31,8 @@ from .api import (
     PhonebookFilter,
 )
 from .const import CONF_CDR_PRIVACY_MD5, DOMAIN
-from .exceptions import async_call_pbx, async_require_admin, translate_error
+from .errors import async_call_pbx, translate_error
+from .permissions import async_require_admin
 
 ATTR_QUERY = "query"
 ATTR_LIMIT = "limit"
@@ -201,6 +202,8 @@ def async_setup_lookup_services(hass: HomeAssistant) -> None:
         SEARCH_PHONEBOOK_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
+    # Admin-only, but not through `async_register_admin_service`: that helper
+    # registers no response, and this action answers with data.
     hass.services.async_register(
         DOMAIN,
         SERVICE_GET_CALL_RECORDS,

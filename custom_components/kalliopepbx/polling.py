@@ -17,20 +17,10 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .api import (
-    KalliopeApiError,
-    KalliopeAuthError,
-    KalliopeClient,
-    KalliopeClockSkewError,
-    KalliopeConnectionError,
-    KalliopeError,
-    KalliopeLicenseError,
-    KalliopeNotSupportedError,
-    KalliopeResponseError,
-    KalliopeResponseTooLargeError,
-)
+from .api import KalliopeClient, KalliopeError
 from .const import DOMAIN
 from .dispatch import KeyedListeners, merge_changes
+from .errors import error_keys, error_placeholders
 from .health import PbxHealth
 
 if TYPE_CHECKING:
@@ -210,29 +200,11 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
     def _translate(self, err: KalliopeError) -> Exception:
         """Map a client error to what the coordinator machinery expects."""
         self.health.failed(err, self._source)
-        if isinstance(err, KalliopeClockSkewError):
-            return UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="clock_skew",
-                translation_placeholders={"skew": f"{err.skew_seconds:+.0f}"},
-            )
-        if isinstance(err, KalliopeAuthError):
-            return ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="authentication_failed"
-            )
-        key = "unknown_error"
-        if isinstance(err, KalliopeLicenseError):
-            key = "license_refused"
-        elif isinstance(err, KalliopeConnectionError):
-            key = "cannot_connect"
-        elif isinstance(err, KalliopeNotSupportedError):
-            key = "not_supported"
-        elif isinstance(err, KalliopeResponseTooLargeError):
-            key = "response_too_large"
-        elif isinstance(err, KalliopeResponseError | KalliopeApiError):
-            key = "invalid_response"
+        key = error_keys(err).polling
+        if key == "authentication_failed":
+            return ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key=key)
         return UpdateFailed(
             translation_domain=DOMAIN,
             translation_key=key,
-            translation_placeholders={"error": str(err)},
+            translation_placeholders=error_placeholders(key, err),
         )

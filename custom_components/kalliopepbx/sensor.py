@@ -18,11 +18,34 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .api import FailoverType, FirmwareSlot, FirmwareUpdateStatus, LicenseStatus
+from .api import (
+    FailoverType,
+    FirmwareInfo,
+    FirmwareSlot,
+    FirmwareUpdateStatus,
+    LicenseInfo,
+    LicenseStatus,
+    Registration,
+    UserConfig,
+    VoicemailCount,
+)
 from .const import DOMAIN
 from .coordinator import TOTAL_VOICEMAIL_KEY
-from .entity import KalliopeEntity, Source, async_add_extension_entities
+from .data import SystemData
+from .entity import (
+    KalliopeEntity,
+    KalliopeEntityDescription,
+    async_add_extension_entities,
+)
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .sources import (
+    EXTENSION_CONFIG,
+    MAILBOX,
+    REGISTRATION,
+    REGISTRATIONS,
+    SYSTEM,
+    VOICEMAIL,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -33,10 +56,10 @@ FAILOVER_STATES = [
 ]
 
 
-def _supported(endpoint: str) -> Callable[[KalliopeRuntimeData], bool]:
+def _supported(endpoint: str) -> Callable[[KalliopeRuntimeData, str | None], bool]:
     """Whether the firmware offers the endpoint behind a sensor (no HTTP 404)."""
 
-    def supported(runtime: KalliopeRuntimeData) -> bool:
+    def supported(runtime: KalliopeRuntimeData, _: str | None) -> bool:
         data = runtime.system.latest
         return data is None or endpoint not in data.unsupported
 
@@ -44,199 +67,95 @@ def _supported(endpoint: str) -> Callable[[KalliopeRuntimeData], bool]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PbxSensorDescription(SensorEntityDescription):
-    """A sensor of the PBX device."""
+class KalliopeSensorDescription[ModelT](
+    KalliopeEntityDescription[ModelT], SensorEntityDescription
+):
+    """A sensor whose state `value_fn` reads from its source's model."""
 
-    source: Source
-    value_fn: Callable[[KalliopeRuntimeData], StateType]
-    available_fn: Callable[[KalliopeRuntimeData], bool] = lambda _: True
-    exists_fn: Callable[[KalliopeRuntimeData], bool] = lambda _: True
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExtensionSensorDescription(SensorEntityDescription):
-    """A sensor of an extension device."""
-
-    source: Source
-    value_fn: Callable[[KalliopeRuntimeData, str], StateType]
-    available_fn: Callable[[KalliopeRuntimeData, str], bool] = lambda *_: True
-    exists_fn: Callable[[KalliopeRuntimeData, str], bool] = lambda *_: True
-    attributes_fn: Callable[[KalliopeRuntimeData, str], Mapping[str, Any]] | None = None
+    value_fn: Callable[[ModelT], StateType] = lambda _: None
 
 
-def _answered(field: str) -> Callable[[KalliopeRuntimeData], bool]:
-    """Whether the system poll got this part of its data this cycle.
-
-    None after a bad answer or a licence refusal: unavailable, not unknown.
-    """
-
-    def answered(runtime: KalliopeRuntimeData) -> bool:
-        data = runtime.system.latest
-        return data is not None and getattr(data, field) is not None
-
-    return answered
+def _has_voicemail(runtime: KalliopeRuntimeData, exten: str | None) -> bool:
+    return exten is not None and runtime.has_voicemail(exten)
 
 
-def _registrations_count(runtime: KalliopeRuntimeData, registered: bool) -> int | None:
-    data = runtime.registrations.latest
-    if data is None:
-        return None
-    return data.registered_count if registered else data.unregistered_count
+def _license_sensor(
+    key: str, value_fn: Callable[[LicenseInfo], StateType], **kwargs: Any
+) -> KalliopeSensorDescription[SystemData]:
+    """A sensor of the licence part of the system poll."""
+    return KalliopeSensorDescription(
+        key=key,
+        translation_key=key,
+        source=SYSTEM,
+        value_fn=lambda data: value_fn(data.license) if data.license else None,
+        # None after a bad answer or a licence refusal: unavailable, not unknown.
+        requires_model=True,
+        available_fn=lambda data: data.license is not None,
+        exists_fn=_supported("license"),
+        **kwargs,
+    )
 
 
-def _license_status(runtime: KalliopeRuntimeData) -> str | None:
-    data = runtime.system.latest
-    if data is None or data.license is None:
-        return None
-    status = data.license.status
-    return None if status is LicenseStatus.UNKNOWN else status.value
+def _firmware_sensor(
+    key: str, value_fn: Callable[[FirmwareInfo], StateType], **kwargs: Any
+) -> KalliopeSensorDescription[SystemData]:
+    """A diagnostic sensor of the firmware part of the system poll."""
+    return KalliopeSensorDescription(
+        key=key,
+        translation_key=key,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        source=SYSTEM,
+        value_fn=lambda data: value_fn(data.firmware) if data.firmware else None,
+        requires_model=True,
+        available_fn=lambda data: data.firmware is not None,
+        exists_fn=_supported("firmware"),
+        **kwargs,
+    )
 
 
-def _firmware(runtime: KalliopeRuntimeData, attribute: str) -> str | None:
-    data = runtime.system.latest
-    firmware = data.firmware if data else None
-    if firmware is None:
-        return None
-    value = getattr(firmware, attribute)
-    return value.value if isinstance(value, FirmwareSlot) else value
+def _registration_detail(
+    key: str, value_fn: Callable[[Registration], StateType]
+) -> KalliopeSensorDescription[Registration]:
+    """A diagnostic detail of a phone's registration, opt-in."""
+    return KalliopeSensorDescription(
+        key=key,
+        translation_key=key,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        source=REGISTRATION,
+        value_fn=value_fn,
+    )
 
 
-def _update_status(runtime: KalliopeRuntimeData) -> str | None:
-    data = runtime.system.latest
-    state = data.update_state if data else None
+def _voicemail_sensor(
+    kind: str, value_fn: Callable[[VoicemailCount], int]
+) -> KalliopeSensorDescription[VoicemailCount]:
+    """A mailbox's count of one kind of message; unavailable if it did not answer."""
+    return KalliopeSensorDescription(
+        key=f"voicemail_{kind}",
+        translation_key=f"voicemail_{kind}",
+        state_class=SensorStateClass.MEASUREMENT,
+        source=MAILBOX,
+        value_fn=value_fn,
+        requires_model=True,
+        exists_fn=_has_voicemail,
+    )
+
+
+def _update_status(data: SystemData) -> str | None:
+    state = data.update_state
     return state.status.key if state and state.status else None
 
 
-PBX_SENSORS: tuple[PbxSensorDescription, ...] = (
-    PbxSensorDescription(
-        key="registered_extensions",
-        translation_key="registered_extensions",
-        state_class=SensorStateClass.MEASUREMENT,
-        source=Source.REGISTRATIONS,
-        value_fn=lambda runtime: _registrations_count(runtime, registered=True),
-    ),
-    PbxSensorDescription(
-        key="unregistered_extensions",
-        translation_key="unregistered_extensions",
-        state_class=SensorStateClass.MEASUREMENT,
-        source=Source.REGISTRATIONS,
-        value_fn=lambda runtime: _registrations_count(runtime, registered=False),
-    ),
-    PbxSensorDescription(
-        key="license_status",
-        translation_key="license_status",
-        device_class=SensorDeviceClass.ENUM,
-        options=LICENSE_STATES,
-        source=Source.SYSTEM,
-        value_fn=_license_status,
-        available_fn=_answered("license"),
-        exists_fn=_supported("license"),
-    ),
-    PbxSensorDescription(
-        key="licensed_extensions",
-        translation_key="licensed_extensions",
-        source=Source.SYSTEM,
-        value_fn=lambda runtime: (
-            data.license.licensed_extensions
-            if (data := runtime.system.latest) and data.license
-            else None
-        ),
-        available_fn=_answered("license"),
-        exists_fn=_supported("license"),
-    ),
-    PbxSensorDescription(
-        key="firmware_version",
-        translation_key="firmware_version",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=Source.SYSTEM,
-        value_fn=lambda runtime: _firmware(runtime, "running_version"),
-        available_fn=_answered("firmware"),
-        exists_fn=_supported("firmware"),
-    ),
-    PbxSensorDescription(
-        key="firmware_slot",
-        translation_key="firmware_slot",
-        device_class=SensorDeviceClass.ENUM,
-        options=[slot.value for slot in FirmwareSlot],
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=Source.SYSTEM,
-        value_fn=lambda runtime: _firmware(runtime, "running"),
-        available_fn=_answered("firmware"),
-        exists_fn=_supported("firmware"),
-    ),
-    PbxSensorDescription(
-        key="firmware_primary",
-        translation_key="firmware_primary",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=Source.SYSTEM,
-        value_fn=lambda runtime: _firmware(runtime, "primary"),
-        available_fn=_answered("firmware"),
-        exists_fn=_supported("firmware"),
-    ),
-    PbxSensorDescription(
-        key="firmware_secondary",
-        translation_key="firmware_secondary",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=Source.SYSTEM,
-        value_fn=lambda runtime: _firmware(runtime, "secondary"),
-        available_fn=_answered("firmware"),
-        exists_fn=_supported("firmware"),
-    ),
-    PbxSensorDescription(
-        key="firmware_update_status",
-        translation_key="firmware_update_status",
-        device_class=SensorDeviceClass.ENUM,
-        options=UPDATE_STATES,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        source=Source.SYSTEM,
-        value_fn=_update_status,
-        available_fn=_answered("update_state"),
-        exists_fn=_supported("firmware_update_status"),
-    ),
-    PbxSensorDescription(
-        key=TOTAL_VOICEMAIL_KEY,
-        translation_key=TOTAL_VOICEMAIL_KEY,
-        state_class=SensorStateClass.MEASUREMENT,
-        source=Source.VOICEMAIL,
-        value_fn=lambda runtime: (
-            data.total_new if (data := runtime.voicemail.latest) else None
-        ),
-        exists_fn=lambda runtime: runtime.voicemail_polled,
-    ),
-)
-
-
-def _registration_value(
-    attribute: str,
-) -> Callable[[KalliopeRuntimeData, str], StateType]:
-    def value(runtime: KalliopeRuntimeData, exten: str) -> StateType:
-        registration = runtime.registration(exten)
-        return getattr(registration, attribute) if registration else None
-
-    return value
-
-
-def _voicemail_value(attribute: str) -> Callable[[KalliopeRuntimeData, str], StateType]:
-    def value(runtime: KalliopeRuntimeData, exten: str) -> StateType:
-        count = runtime.voicemail_count(exten)
-        return getattr(count, attribute) if count else None
-
-    return value
-
-
-def _forwarding_state(runtime: KalliopeRuntimeData, exten: str) -> str | None:
-    config = runtime.config(exten)
-    failover = config.failover if config else None
+def _forwarding_state(config: UserConfig) -> str | None:
+    failover = config.failover
     if failover is None or failover.type is FailoverType.UNKNOWN:
         return None
     return failover.type.value.lower()
 
 
-def _forwarding_attributes(
-    runtime: KalliopeRuntimeData, exten: str
-) -> Mapping[str, Any]:
-    config = runtime.config(exten)
-    failover = config.failover if config else None
+def _forwarding_attributes(config: UserConfig) -> Mapping[str, Any]:
+    failover = config.failover
     if failover is None:
         return {}
     return {
@@ -246,8 +165,67 @@ def _forwarding_attributes(
     }
 
 
-EXTENSION_SENSORS: tuple[ExtensionSensorDescription, ...] = (
-    ExtensionSensorDescription(
+PBX_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
+    KalliopeSensorDescription(
+        key="registered_extensions",
+        translation_key="registered_extensions",
+        state_class=SensorStateClass.MEASUREMENT,
+        source=REGISTRATIONS,
+        value_fn=lambda data: data.registered_count,
+    ),
+    KalliopeSensorDescription(
+        key="unregistered_extensions",
+        translation_key="unregistered_extensions",
+        state_class=SensorStateClass.MEASUREMENT,
+        source=REGISTRATIONS,
+        value_fn=lambda data: data.unregistered_count,
+    ),
+    _license_sensor(
+        "license_status",
+        lambda license_info: (
+            None
+            if license_info.status is LicenseStatus.UNKNOWN
+            else license_info.status.value
+        ),
+        device_class=SensorDeviceClass.ENUM,
+        options=LICENSE_STATES,
+    ),
+    _license_sensor(
+        "licensed_extensions", lambda license_info: license_info.licensed_extensions
+    ),
+    _firmware_sensor("firmware_version", lambda firmware: firmware.running_version),
+    _firmware_sensor(
+        "firmware_slot",
+        lambda firmware: firmware.running.value if firmware.running else None,
+        device_class=SensorDeviceClass.ENUM,
+        options=[slot.value for slot in FirmwareSlot],
+    ),
+    _firmware_sensor("firmware_primary", lambda firmware: firmware.primary),
+    _firmware_sensor("firmware_secondary", lambda firmware: firmware.secondary),
+    KalliopeSensorDescription(
+        key="firmware_update_status",
+        translation_key="firmware_update_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=UPDATE_STATES,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        source=SYSTEM,
+        value_fn=_update_status,
+        requires_model=True,
+        available_fn=lambda data: data.update_state is not None,
+        exists_fn=_supported("firmware_update_status"),
+    ),
+    KalliopeSensorDescription(
+        key=TOTAL_VOICEMAIL_KEY,
+        translation_key=TOTAL_VOICEMAIL_KEY,
+        state_class=SensorStateClass.MEASUREMENT,
+        source=VOICEMAIL,
+        value_fn=lambda data: data.total_new,
+        exists_fn=lambda runtime, _: runtime.voicemail_polled,
+    ),
+)
+
+EXTENSION_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
+    KalliopeSensorDescription(
         key="rtt",
         translation_key="rtt",
         device_class=SensorDeviceClass.DURATION,
@@ -256,55 +234,23 @@ EXTENSION_SENSORS: tuple[ExtensionSensorDescription, ...] = (
         suggested_display_precision=0,
         # Changes on nearly every poll for every phone: opt-in.
         entity_registry_enabled_default=False,
-        source=Source.REGISTRATIONS,
-        value_fn=_registration_value("rtt_ms"),
+        source=REGISTRATION,
+        value_fn=lambda registration: registration.rtt_ms,
     ),
-    ExtensionSensorDescription(
-        key="contact",
-        translation_key="contact",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        source=Source.REGISTRATIONS,
-        value_fn=_registration_value("contact"),
-    ),
-    ExtensionSensorDescription(
-        key="ip_address",
-        translation_key="ip_address",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        source=Source.REGISTRATIONS,
-        value_fn=_registration_value("ip"),
-    ),
-    ExtensionSensorDescription(
-        key="user_agent",
-        translation_key="user_agent",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        source=Source.REGISTRATIONS,
-        value_fn=_registration_value("user_agent"),
-    ),
-    *(
-        ExtensionSensorDescription(
-            key=f"voicemail_{kind}",
-            translation_key=f"voicemail_{kind}",
-            state_class=SensorStateClass.MEASUREMENT,
-            source=Source.VOICEMAIL,
-            value_fn=_voicemail_value(kind),
-            available_fn=lambda runtime, exten: (
-                runtime.voicemail_count(exten) is not None
-            ),
-            exists_fn=KalliopeRuntimeData.has_voicemail,
-        )
-        for kind in ("new", "urgent", "old")
-    ),
-    ExtensionSensorDescription(
+    _registration_detail("contact", lambda registration: registration.contact),
+    _registration_detail("ip_address", lambda registration: registration.ip),
+    _registration_detail("user_agent", lambda registration: registration.user_agent),
+    _voicemail_sensor("new", lambda count: count.new),
+    _voicemail_sensor("urgent", lambda count: count.urgent),
+    _voicemail_sensor("old", lambda count: count.old),
+    KalliopeSensorDescription(
         key="forwarding",
         translation_key="forwarding",
         device_class=SensorDeviceClass.ENUM,
         options=FAILOVER_STATES,
-        source=Source.SYSTEM,
+        source=EXTENSION_CONFIG,
         value_fn=_forwarding_state,
-        available_fn=lambda runtime, exten: runtime.config(exten) is not None,
+        requires_model=True,
         attributes_fn=_forwarding_attributes,
     ),
 )
@@ -319,7 +265,7 @@ async def async_setup_entry(
     runtime = entry.runtime_data
     registry = er.async_get(hass)
     for description in PBX_SENSORS:
-        if description.exists_fn(runtime):
+        if description.exists_fn(runtime, None):
             continue
         # Turned off in the options: remove it rather than leave it orphaned.
         if entity_id := registry.async_get_entity_id(
@@ -327,77 +273,31 @@ async def async_setup_entry(
         ):
             registry.async_remove(entity_id)
     async_add_entities(
-        PbxSensor(runtime, description)
+        KalliopeSensor(runtime, description)
         for description in PBX_SENSORS
-        if description.exists_fn(runtime)
+        if description.exists_fn(runtime, None)
     )
     async_add_extension_entities(
         entry,
         async_add_entities,
         Platform.SENSOR,
         EXTENSION_SENSORS,
-        key_of=lambda description: description.key,
-        exists=lambda description, runtime, exten: description.exists_fn(
-            runtime, exten
-        ),
-        create=lambda description, exten: ExtensionSensor(runtime, description, exten),
+        KalliopeSensor,
     )
 
 
-class PbxSensor(KalliopeEntity, SensorEntity):
-    """A sensor of the PBX device."""
+class KalliopeSensor(KalliopeEntity[Any], SensorEntity):
+    """A sensor of the PBX device or of an extension device."""
 
-    entity_description: PbxSensorDescription
-
-    def __init__(
-        self, runtime: KalliopeRuntimeData, description: PbxSensorDescription
-    ) -> None:
-        """Bind the description to its coordinator."""
-        super().__init__(runtime, description.source, description.key)
-        self.entity_description = description
-
-    def _data_available(self) -> bool:
-        return self.entity_description.available_fn(self.runtime)
+    entity_description: KalliopeSensorDescription[Any]
 
     @property
     def native_value(self) -> StateType:
-        """The value from the PBX's data."""
-        return self.entity_description.value_fn(self.runtime)
-
-    def _fingerprint(self) -> object:
-        return self.native_value
-
-
-class ExtensionSensor(KalliopeEntity, SensorEntity):
-    """A sensor of an extension device."""
-
-    entity_description: ExtensionSensorDescription
-
-    def __init__(
-        self,
-        runtime: KalliopeRuntimeData,
-        description: ExtensionSensorDescription,
-        exten: str,
-    ) -> None:
-        """Bind the description to its coordinator and extension."""
-        super().__init__(runtime, description.source, description.key, exten)
-        self.entity_description = description
-        self._exten = exten
-
-    def _data_available(self) -> bool:
-        return self.entity_description.available_fn(self.runtime, self._exten)
-
-    @property
-    def native_value(self) -> StateType:
-        """The value from the extension's data."""
-        return self.entity_description.value_fn(self.runtime, self._exten)
+        """The value from the source's model."""
+        value: StateType = self._value(self.model)
+        return value
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
         """Details where a single state is not enough (forwarding)."""
-        attributes_fn = self.entity_description.attributes_fn
-        return attributes_fn(self.runtime, self._exten) if attributes_fn else None
-
-    def _fingerprint(self) -> object:
-        attributes = self.extra_state_attributes
-        return (self.native_value, tuple(attributes.items()) if attributes else None)
+        return self._attributes(self.model)

@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
 
 from .action_targets import (
@@ -30,9 +31,16 @@ from .api import (
     KalliopeApiError,
     KalliopeError,
 )
+from .commands import (
+    APPLY_CHANGES,
+    RELOAD_PBX_ENGINE,
+    REVERT_CHANGES,
+    PbxCommand,
+    async_run_command,
+)
 from .const import DOMAIN
 from .dialing import async_number_to_dial
-from .exceptions import async_call_pbx, async_require_admin, translate_error
+from .errors import translate_error
 from .lookups import async_setup_lookup_services
 from .runtime import KalliopeConfigEntry
 
@@ -44,9 +52,6 @@ ATTR_GATEWAY_TYPE = "gateway_type"
 SERVICE_CLICK2CALL = "click2call"
 SERVICE_SET_CALL_FORWARDING = "set_call_forwarding"
 SERVICE_CLEAR_CALL_FORWARDING = "clear_call_forwarding"
-SERVICE_RELOAD_PBX_ENGINE = "reload_pbx_engine"
-SERVICE_APPLY_CHANGES = "apply_changes"
-SERVICE_REVERT_CHANGES = "revert_changes"
 
 FORWARDING_TYPES = [
     t.value.lower() for t in FailoverType if t is not FailoverType.UNKNOWN
@@ -148,38 +153,21 @@ def _requested_failover(
 
 
 async def _set_call_forwarding(hass: HomeAssistant, call: ServiceCall) -> None:
-    await async_require_admin(hass, call.context)
     entry, exten = resolve_extension(hass, call)
     failover = _requested_failover(entry, exten, dict(call.data))
     await entry.runtime_data.forwarding.async_set(exten, failover)
 
 
 async def _clear_call_forwarding(hass: HomeAssistant, call: ServiceCall) -> None:
-    await async_require_admin(hass, call.context)
     entry, exten = resolve_extension(hass, call)
     await entry.runtime_data.forwarding.async_clear(exten)
 
 
 def _pbx_command(
-    command: str,
-    request: Callable[[KalliopeConfigEntry], Awaitable[bool]],
-    *,
-    changes_configuration: bool,
+    command: PbxCommand,
 ) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:
     async def handle(hass: HomeAssistant, call: ServiceCall) -> None:
-        await async_require_admin(hass, call.context)
-        entry = resolve_entry(hass, call)
-        if changes_configuration:
-            await entry.runtime_data.forwarding.async_pending_command(
-                command, lambda: request(entry)
-            )
-            return
-        if not await async_call_pbx(hass, entry, request(entry)):
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"command": command},
-            )
+        await async_run_command(hass, resolve_entry(hass, call), command, call.context)
 
     return handle
 
@@ -190,35 +178,24 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
         DOMAIN, SERVICE_CLICK2CALL, bind(hass, _click2call), CLICK2CALL_SCHEMA
     )
-    hass.services.async_register(
+    # Admin-only actions: refused to other users before anything is looked
+    # up; with no user (automations, scripts) they run, as the buttons do.
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_SET_CALL_FORWARDING,
         bind(hass, _set_call_forwarding),
         SET_FORWARDING_SCHEMA,
     )
-    hass.services.async_register(
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_CLEAR_CALL_FORWARDING,
         bind(hass, _clear_call_forwarding),
         CLEAR_FORWARDING_SCHEMA,
     )
-    for service, request, changes in (
-        (
-            SERVICE_RELOAD_PBX_ENGINE,
-            lambda entry: entry.runtime_data.client.reload_pbx_engine(),
-            False,
-        ),
-        (SERVICE_APPLY_CHANGES, lambda entry: entry.runtime_data.client.apply(), True),
-        (
-            SERVICE_REVERT_CHANGES,
-            lambda entry: entry.runtime_data.client.revert(),
-            True,
-        ),
-    ):
-        hass.services.async_register(
-            DOMAIN,
-            service,
-            bind(hass, _pbx_command(service, request, changes_configuration=changes)),
-            ENTRY_SCHEMA,
+    for command in (RELOAD_PBX_ENGINE, APPLY_CHANGES, REVERT_CHANGES):
+        async_register_admin_service(
+            hass, DOMAIN, command.key, bind(hass, _pbx_command(command)), ENTRY_SCHEMA
         )
     async_setup_lookup_services(hass)

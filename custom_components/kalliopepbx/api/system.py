@@ -90,30 +90,14 @@ class SystemEndpoints(Transport):
 
     async def reload_pbx_engine(self, *, request_id: str | None = None) -> bool:
         """Reload the PBX engine's configuration; calls are not affected."""
-        return await self._call(
-            "PUT",
-            "/system/pbxengine/reload",
-            "PUT /system/pbxengine/reload",
-            lambda body, endpoint: envelope.parse_status_flag(
-                envelope.parse_response(body, endpoint), "pbxengine_reloaded", endpoint
-            ),
-            request_id=request_id,
-            send_body=True,
-            max_bytes=SINGLE_ANSWER_MAX_BYTES,
+        return await self._status_command(
+            "/system/pbxengine/reload", "pbxengine_reloaded", request_id
         )
 
     async def restart_pbx_engine(self, *, request_id: str | None = None) -> bool:
         """Restart the PBX engine: every call is dropped."""
-        return await self._call(
-            "PUT",
-            "/system/pbxengine/restart",
-            "PUT /system/pbxengine/restart",
-            lambda body, endpoint: envelope.parse_status_flag(
-                envelope.parse_response(body, endpoint), "pbxengine_restarted", endpoint
-            ),
-            request_id=request_id,
-            send_body=True,
-            max_bytes=SINGLE_ANSWER_MAX_BYTES,
+        return await self._status_command(
+            "/system/pbxengine/restart", "pbxengine_restarted", request_id
         )
 
     async def serial_number(self, *, request_id: str | None = None) -> str | None:
@@ -149,31 +133,11 @@ class SystemEndpoints(Transport):
 
     async def apply(self, *, request_id: str | None = None) -> bool:
         """Apply pending changes (saved to non-volatile memory)."""
-        return await self._call(
-            "PUT",
-            "/pbx/apply",
-            "PUT /pbx/apply",
-            lambda body, endpoint: envelope.parse_status_flag(
-                envelope.parse_response(body, endpoint), "pbx_applied", endpoint
-            ),
-            request_id=request_id,
-            send_body=True,
-            max_bytes=SINGLE_ANSWER_MAX_BYTES,
-        )
+        return await self._status_command("/pbx/apply", "pbx_applied", request_id)
 
     async def revert(self, *, request_id: str | None = None) -> bool:
         """Drop pending changes."""
-        return await self._call(
-            "PUT",
-            "/pbx/revert",
-            "PUT /pbx/revert",
-            lambda body, endpoint: envelope.parse_status_flag(
-                envelope.parse_response(body, endpoint), "pbx_reverted", endpoint
-            ),
-            request_id=request_id,
-            send_body=True,
-            max_bytes=SINGLE_ANSWER_MAX_BYTES,
-        )
+        return await self._status_command("/pbx/revert", "pbx_reverted", request_id)
 
     async def callgroups(self, *, request_id: str | None = None) -> list[CallGroup]:
         """Every call group."""
@@ -209,4 +173,20 @@ class SystemEndpoints(Transport):
             parsers.parse_conferences,
             request_id=request_id,
             max_bytes=CONFERENCES_MAX_BYTES,
+        )
+
+    async def _status_command(
+        self, path: str, flag: str, request_id: str | None
+    ) -> bool:
+        """A command whose answer is one status flag: whether the PBX did it."""
+        return await self._call(
+            "PUT",
+            path,
+            f"PUT {path}",
+            lambda body, endpoint: envelope.parse_status_flag(
+                envelope.parse_response(body, endpoint), flag, endpoint
+            ),
+            request_id=request_id,
+            send_body=True,
+            max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
