@@ -209,3 +209,15 @@ def test_documented_blueprints_exist() -> None:
         for path in (ROOT / "blueprints" / "automation" / "kalliopepbx").glob("*.yaml")
     )
     assert sorted(links) == shipped_blueprints
+
+
+def test_layout_names_every_module() -> None:
+    """The README's layout lists each module of the integration and its client."""
+    layout = README[README.index("### Layout") : README.index("## Screenshots")]
+    listed = set(re.findall(r"[\w]+\.py", layout))
+    package = ROOT / "custom_components" / "kalliopepbx"
+    modules = {
+        path.name for path in [*package.glob("*.py"), *(package / "api").glob("*.py")]
+    }
+    assert modules - listed == set()
+    assert listed - modules == {"reference_pbx.py"}
