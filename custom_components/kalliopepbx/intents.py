@@ -8,6 +8,7 @@ expected failure with a spoken, translated message rather than an error.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import unicodedata
 
 from homeassistant.components.homeassistant.exposed_entities import (
@@ -160,7 +161,7 @@ def _find_extension(
     return None
 
 
-class _KalliopeIntent(intent.IntentHandler):
+class _KalliopeIntent(intent.IntentHandler, ABC):
     platforms = None
 
     async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
@@ -185,8 +186,9 @@ class _KalliopeIntent(intent.IntentHandler):
         )
         return response
 
+    @abstractmethod
     async def _async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
-        raise NotImplementedError
+        """Carry out the intent; expected failures raise _RefusalError."""
 
     def _extension(
         self, intent_obj: intent.Intent, slots: dict[str, dict[str, str]]

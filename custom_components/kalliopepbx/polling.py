@@ -7,6 +7,7 @@ whose data changed.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Set as AbstractSet
 from datetime import timedelta
 from functools import partial
@@ -57,7 +58,7 @@ POLLING_LOGGER = logging.getLogger(__name__)
 POLLING_LOGGER.addFilter(_ReportsAtDebug())
 
 
-class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
+class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT], ABC):
     """Shared error handling and per-extension listener dispatch."""
 
     config_entry: KalliopeConfigEntry
@@ -176,8 +177,9 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT]):
                 f"{self.name} refresh after recovery",
             )
 
+    @abstractmethod
     async def _fetch(self) -> DataT:
-        raise NotImplementedError
+        """One poll of this coordinator's endpoints."""
 
     def _set_changed(self, data: DataT, changed: AbstractSet[str] | None) -> None:
         """Remember which keys changed on the way to `data`."""
