@@ -123,3 +123,13 @@ class KalliopeUnsupportedFilterError(KalliopeInputError):
         super().__init__(f"this firmware's call records cannot be filtered by {what}")
         self.filter = filter_name
         self.value = value
+
+
+class KalliopeNotificationError(KalliopeError, ValueError):
+    """A pushed event notification could not be decoded."""
+
+    def __init__(self, reason: str) -> None:
+        """Say what was wrong with it, safe for one log line."""
+        reason = printable(reason)
+        super().__init__(f"notification: {reason}")
+        self.reason = reason
