@@ -215,6 +215,18 @@ async def switch_to(
     )
 
 
+async def open_options(
+    hass: HomeAssistant, entry_id: str, step: str = "settings"
+) -> dict[str, Any]:
+    """Open the options and pick `step` from their menu: the form it shows."""
+    menu = await hass.config_entries.options.async_init(entry_id)
+    return dict(
+        await hass.config_entries.options.async_configure(
+            menu["flow_id"], {"next_step_id": step}
+        )
+    )
+
+
 def free_port() -> int:
     """A loopback port nothing listens on."""
     with socket.socket() as sock:

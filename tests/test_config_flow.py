@@ -62,6 +62,7 @@ from .conftest import (
     free_port,
     load_fixture_bytes,
     md5_hex,
+    open_options,
     serve_over_tls,
 )
 from .reference_pbx import (
@@ -733,8 +734,11 @@ async def test_options_validation_and_storage(
     """Invalid filter and pattern are errors on their fields; valid ones are stored."""
     entry = init_integration
     result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["settings", "live_events"]
+    result = await open_options(hass, entry.entry_id)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
+    assert result["step_id"] == "settings"
 
     result = dict(
         await hass.config_entries.options.async_configure(
@@ -782,7 +786,7 @@ async def test_options_keep_only_the_privacy_password_md5(
     """The CDR privacy password is stored as its md5; left empty, it is kept."""
     entry = init_integration
     answers = {CONF_VOICEMAIL_SENSORS: True}
-    result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+    result = await open_options(hass, entry.entry_id)
     result = dict(
         await hass.config_entries.options.async_configure(
             result["flow_id"], {**answers, CONF_CDR_PRIVACY_PASSWORD: "s3gr3t0"}
@@ -793,7 +797,7 @@ async def test_options_keep_only_the_privacy_password_md5(
     assert entry.options[CONF_CDR_PRIVACY_MD5] == md5_hex("s3gr3t0")
     assert "s3gr3t0" not in json.dumps(dict(entry.options))
 
-    result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+    result = await open_options(hass, entry.entry_id)
     result = dict(
         await hass.config_entries.options.async_configure(result["flow_id"], answers)
     )
@@ -813,7 +817,7 @@ async def test_options_voicemail_sensors_off_removes_them(
     assert hass.states.get("sensor.giulia_rossi_new_voicemails") is not None
     assert hass.states.get("sensor.kalliopepbx_office_new_voicemails") is not None
 
-    result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+    result = await open_options(hass, entry.entry_id)
     result = dict(
         await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_VOICEMAIL_SENSORS: False}

@@ -20,7 +20,7 @@ from custom_components.kalliopepbx.const import (
     DOMAIN,
 )
 
-from .conftest import md5_hex
+from .conftest import md5_hex, open_options
 from .reference_pbx import ReferencePbx
 
 pytestmark = pytest.mark.usefixtures("reference_integration")
@@ -30,7 +30,7 @@ async def submit_options(
     hass: HomeAssistant, entry: MockConfigEntry, answers: dict[str, Any]
 ) -> dict[str, Any]:
     """Open the options, submit `answers`, return the result."""
-    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    flow = await open_options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         flow["flow_id"], {CONF_VOICEMAIL_SENSORS: True, **answers}
     )

@@ -30,7 +30,7 @@ from custom_components.kalliopepbx import PLATFORMS
 from custom_components.kalliopepbx.const import DOMAIN
 from custom_components.kalliopepbx.errors import ERROR_KEYS
 
-from .conftest import PBX_ID
+from .conftest import PBX_ID, open_options
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
 CORE_STRINGS = Path(homeassistant.helpers.event.__file__).parent.parent / "strings.json"
@@ -107,16 +107,38 @@ def resolve_references(strings: Json) -> Json:
 # ---------------------------------------------------------------- keys in code
 
 
+# Modules describing entities of several platforms: the description's class says which.
+SHARED_ENTITY_MODULES = ("call_entities",)
+
+
 def entity_descriptions() -> Iterator[tuple[str, EntityDescription]]:
     """Every entity description of every platform module."""
+    seen: set[int] = set()
     for platform in PLATFORMS:
         module = importlib.import_module(f"custom_components.{DOMAIN}.{platform}")
-        seen: set[int] = set()
-        for value in vars(module).values():
-            for item in value if isinstance(value, tuple) else (value,):
-                if _is_description(item) and id(item) not in seen:
-                    seen.add(id(item))
-                    yield str(platform), item
+        for item in _descriptions_in(module, seen):
+            yield str(platform), item
+    for name in SHARED_ENTITY_MODULES:
+        module = importlib.import_module(f"custom_components.{DOMAIN}.{name}")
+        for item in _descriptions_in(module, seen):
+            yield _platform_of(item), item
+
+
+def _descriptions_in(module: object, seen: set[int]) -> Iterator[EntityDescription]:
+    for value in vars(module).values():
+        for item in value if isinstance(value, tuple) else (value,):
+            if _is_description(item) and id(item) not in seen:
+                seen.add(id(item))
+                yield item
+
+
+def _platform_of(description: EntityDescription) -> str:
+    names = [cls.__name__ for cls in type(description).__mro__]
+    for platform in PLATFORMS:
+        camel = "".join(part.title() for part in str(platform).split("_"))
+        if f"{camel}EntityDescription" in names:
+            return str(platform)
+    raise AssertionError(f"{description.key}: no platform")
 
 
 def _is_description(item: object) -> bool:
@@ -525,7 +547,8 @@ async def test_flow_forms_have_labels(hass: HomeAssistant) -> None:
                 context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id},
             ),
         ),
-        ("options", await hass.config_entries.options.async_init(entry.entry_id)),
+        ("options", await open_options(hass, entry.entry_id)),
+        ("options", await open_options(hass, entry.entry_id, "live_events")),
     ]
     problems = [
         f"{section}.step.{form['step_id']}.{part}.{marker} missing"
@@ -537,7 +560,7 @@ async def test_flow_forms_have_labels(hass: HomeAssistant) -> None:
         )
     ]
     assert problems == []
-    assert len(forms) == 4
+    assert len(forms) == 5
 
 
 def remove(data: Json, path: str) -> Json:

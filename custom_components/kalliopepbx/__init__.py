@@ -30,6 +30,7 @@ from .extension_filter import extension_filter_from_options
 from .forwarding import ForwardingManager
 from .health import PbxHealth
 from .intents import async_setup_intents
+from .live_events import LiveEvents
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .services import async_setup_services
 
@@ -78,6 +79,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
     voicemail = VoicemailCoordinator(hass, entry, client, health, system)
     forwarding = ForwardingManager(hass, entry)
     await forwarding.async_load()
+    live = LiveEvents(
+        hass,
+        entry,
+        client,
+        is_extension=lambda number: entry.runtime_data.is_pbx_extension(number),
+        extension_name=lambda number: _configured_name(entry, number),
+    )
+    await live.async_load()
 
     await system.async_config_entry_first_refresh()
     if health.license_problem:
@@ -100,6 +109,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         voicemail=voicemail,
         system=system,
         forwarding=forwarding,
+        live=live,
         pbx_device_id=pbx_device.id,
         options=dict(entry.options),
     )
@@ -144,6 +154,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
             )
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    live.async_start()
 
     devices = ExtensionDevices(hass, entry)
     devices.sync()
@@ -180,6 +191,12 @@ async def async_remove_config_entry_device(
         domain == DOMAIN and identifier in current
         for domain, identifier in device.identifiers
     )
+
+
+def _configured_name(entry: KalliopeConfigEntry, number: str) -> str | None:
+    """An extension's name as configured on the PBX, for caller names."""
+    config = entry.runtime_data.extensions.get(number)
+    return config.name if config is not None else None
 
 
 async def _async_options_updated(

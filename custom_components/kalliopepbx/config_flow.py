@@ -46,6 +46,7 @@ from .const import (
     CONF_CDR_PRIVACY_MD5,
     CONF_CDR_PRIVACY_PASSWORD,
     CONF_EXTENSIONS,
+    CONF_LIVE_EVENTS,
     CONF_PBX_ID,
     CONF_TENANT_DOMAIN,
     CONF_VOICE_FORWARDING_WITHOUT_USER,
@@ -55,6 +56,7 @@ from .const import (
     DOMAIN,
 )
 from .extension_filter import parse_extension_filter
+from .live_setup import live_events_instructions
 from .phone_numbers import AllowedNumbers, SlowPatternError
 
 if TYPE_CHECKING:
@@ -291,6 +293,38 @@ class KalliopeOptionsFlow(OptionsFlowBase):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Settings, or how to set up live call events on the PBX."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["settings", "live_events"]
+        )
+
+    async def async_step_live_events(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """What to paste into the PBX's notification action, and the switch."""
+        current = self.config_entry.options
+        if user_input is not None:
+            return self.async_create_entry(
+                data={**current, CONF_LIVE_EVENTS: user_input[CONF_LIVE_EVENTS]}
+            )
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_LIVE_EVENTS, default=current.get(CONF_LIVE_EVENTS, False)
+                ): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="live_events",
+            data_schema=schema,
+            description_placeholders=live_events_instructions(
+                self.hass, self.config_entry
+            ),
+        )
+
+    async def async_step_settings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Which extensions get devices, voicemail sensors, allowed numbers."""
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -308,6 +342,7 @@ class KalliopeOptionsFlow(OptionsFlowBase):
                 errors[CONF_ALLOWED_NUMBERS] = "invalid_allowed_numbers"
             if not errors:
                 options: dict[str, Any] = {
+                    **self.config_entry.options,
                     CONF_EXTENSIONS: extensions,
                     CONF_VOICEMAIL_SENSORS: user_input[CONF_VOICEMAIL_SENSORS],
                     CONF_ALLOWED_NUMBERS: allowed,
@@ -349,4 +384,6 @@ class KalliopeOptionsFlow(OptionsFlowBase):
                 vol.Optional(CONF_CDR_PRIVACY_PASSWORD): _PASSWORD_SELECTOR,
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="settings", data_schema=schema, errors=errors
+        )

@@ -26,6 +26,11 @@ CONF_VOICE_FORWARDING_WITHOUT_USER: Final = "voice_forwarding_without_user"
 # The form field, and what is stored: the md5 the PBX expects, not the password.
 CONF_CDR_PRIVACY_PASSWORD: Final = "cdr_privacy_password"  # noqa: S105 - a key
 CONF_CDR_PRIVACY_MD5: Final = "cdr_privacy_password_md5"
+# The PBX pushes call events to our webhook (set up on the PBX by the user).
+CONF_LIVE_EVENTS: Final = "live_events"
+# Entry data: the Basic credentials the PBX's notification action sends.
+CONF_WEBHOOK_USERNAME: Final = "webhook_username"
+CONF_WEBHOOK_PASSWORD: Final = "webhook_password"  # noqa: S105 - a key
 
 DEFAULT_USERNAME: Final = "admin"
 DEFAULT_TENANT_DOMAIN: Final = "default"

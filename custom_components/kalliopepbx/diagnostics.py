@@ -14,11 +14,23 @@ import re
 from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    CONF_WEBHOOK_ID,
+)
 from homeassistant.core import HomeAssistant
 
 from .api import FailoverType, UserConfig
-from .const import CONF_ALLOWED_NUMBERS, CONF_AUTH, CONF_CDR_PRIVACY_MD5, CONF_PBX_ID
+from .const import (
+    CONF_ALLOWED_NUMBERS,
+    CONF_AUTH,
+    CONF_CDR_PRIVACY_MD5,
+    CONF_PBX_ID,
+    CONF_WEBHOOK_PASSWORD,
+    CONF_WEBHOOK_USERNAME,
+)
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 TO_REDACT = {
@@ -36,6 +48,9 @@ TO_REDACT = {
     "vm_secret",
     "gui_secret_md5",
     "privacy_password",
+    CONF_WEBHOOK_ID,
+    CONF_WEBHOOK_USERNAME,
+    CONF_WEBHOOK_PASSWORD,
     # Addresses: the PBX's, the phones', SIP contacts (URIs with an address).
     CONF_HOST,
     "ip",
@@ -142,6 +157,7 @@ async def async_get_config_entry_diagnostics(
             "license_refused_code": runtime.health.license_refused_code,
             "clock_skew_seconds": runtime.health.clock_skew,
         },
+        "live_events": runtime.live.diagnostics(),
         "unsupported_endpoints": sorted(unsupported),
         # Endpoints whose last answer was unusable while the rest worked.
         "failed_endpoints": sorted(failed),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
@@ -191,8 +191,20 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
         self.async_write_ha_state()
 
 
+class PerExtensionDescription(Protocol):
+    """What creating entities per extension needs of a description."""
+
+    @property
+    def key(self) -> str:
+        """The last part of the unique id."""
+
+    @property
+    def exists_fn(self) -> Callable[[KalliopeRuntimeData, str | None], bool]:
+        """Whether an extension (or the PBX, for None) gets the entity."""
+
+
 @callback
-def async_add_extension_entities[DescriptionT: KalliopeEntityDescription[Any]](
+def async_add_extension_entities[DescriptionT: PerExtensionDescription](
     entry: KalliopeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     platform: str,

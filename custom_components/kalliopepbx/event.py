@@ -11,6 +11,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .call_entities import async_add_live_events
 from .coordinator import VOICEMAIL_EVENT_KEY
 from .entity import (
     KalliopeEntity,
@@ -89,6 +90,7 @@ async def async_setup_entry(
         EXTENSION_EVENTS,
         ExtensionEvent,
     )
+    async_add_live_events(entry, async_add_entities)
 
 
 class ExtensionEvent(KalliopeEntity[Any], EventEntity):

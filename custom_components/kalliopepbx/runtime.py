@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     )
     from .forwarding import ForwardingManager
     from .health import PbxHealth
+    from .live_events import LiveEvents
 
 type KalliopeConfigEntry = ConfigEntry[KalliopeRuntimeData]
 
@@ -33,6 +34,7 @@ class KalliopeRuntimeData:
     voicemail: VoicemailCoordinator
     system: SystemCoordinator
     forwarding: ForwardingManager
+    live: LiveEvents
     pbx_device_id: str
     # Holds the CDR privacy password's md5: kept out of repr.
     options: dict[str, Any] = field(default_factory=dict, repr=False)

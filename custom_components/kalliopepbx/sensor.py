@@ -29,6 +29,7 @@ from .api import (
     UserConfig,
     VoicemailCount,
 )
+from .call_entities import async_add_live_sensors
 from .const import DOMAIN
 from .coordinator import TOTAL_VOICEMAIL_KEY
 from .data import SystemData
@@ -284,6 +285,7 @@ async def async_setup_entry(
         EXTENSION_SENSORS,
         KalliopeSensor,
     )
+    async_add_live_sensors(entry, async_add_entities)
 
 
 class KalliopeSensor(KalliopeEntity[Any], SensorEntity):

@@ -52,6 +52,7 @@ ATTR_GATEWAY_TYPE = "gateway_type"
 SERVICE_CLICK2CALL = "click2call"
 SERVICE_SET_CALL_FORWARDING = "set_call_forwarding"
 SERVICE_CLEAR_CALL_FORWARDING = "clear_call_forwarding"
+SERVICE_RESET_MISSED_CALLS = "reset_missed_calls"
 
 FORWARDING_TYPES = [
     t.value.lower() for t in FailoverType if t is not FailoverType.UNKNOWN
@@ -81,6 +82,7 @@ SET_FORWARDING_SCHEMA = vol.Schema(
     }
 )
 CLEAR_FORWARDING_SCHEMA = vol.Schema(EXTENSION_TARGET)
+RESET_MISSED_CALLS_SCHEMA = vol.Schema(EXTENSION_TARGET)
 ENTRY_SCHEMA = vol.Schema(ENTRY_TARGET)
 
 
@@ -163,6 +165,14 @@ async def _clear_call_forwarding(hass: HomeAssistant, call: ServiceCall) -> None
     await entry.runtime_data.forwarding.async_clear(exten)
 
 
+async def _reset_missed_calls(hass: HomeAssistant, call: ServiceCall) -> None:
+    entry, exten = resolve_extension(hass, call)
+    live = entry.runtime_data.live
+    if not live.enabled:
+        raise validation_error("live_events_off", title=entry.title)
+    live.reset_missed(exten)
+
+
 def _pbx_command(
     command: PbxCommand,
 ) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:
@@ -193,6 +203,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_CLEAR_CALL_FORWARDING,
         bind(hass, _clear_call_forwarding),
         CLEAR_FORWARDING_SCHEMA,
+    )
+    # A counter on the user's own dashboard: anyone may set it back to 0.
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_RESET_MISSED_CALLS,
+        bind(hass, _reset_missed_calls),
+        RESET_MISSED_CALLS_SCHEMA,
     )
     for command in (RELOAD_PBX_ENGINE, APPLY_CHANGES, REVERT_CHANGES):
         async_register_admin_service(

@@ -26,10 +26,12 @@ from custom_components.kalliopepbx.api import (
     parse_notification,
 )
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "notifications"
-PARAMS_JSON = (FIXTURES / "queue_unservedcall_params.json").read_text()
-PARAMS_XML = (FIXTURES / "queue_unservedcall_params.xml").read_text()
-PARAMS_AVP = (FIXTURES / "queue_unservedcall_params.avp").read_text()
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+# The vendor's example for `pbx.queue.unservedcall` (administrator manual,
+# "Notifica eventi") as `%call_params[JSON]%`, `[XML]%` and `[AVP]%`.
+PARAMS_JSON = (FIXTURES / "notification_queue_unservedcall.json").read_text()
+PARAMS_XML = (FIXTURES / "notification_queue_unservedcall.xml").read_text()
+PARAMS_AVP = (FIXTURES / "notification_queue_unservedcall.avp").read_text()
 REFERENCE_PARAMS = {
     "reason": "CANCELED",
     "queue_id": "1",

@@ -1,0 +1,326 @@
+"""Live call events: the webhook the PBX calls, and the state it feeds.
+
+The webhook receiver hands each decoded event here: repeated deliveries are
+dropped, the call tracker turns the rest into state, and listeners keyed by
+extension wake only the entities concerned. Missed-call counters, known
+queues and the link's history survive restarts; call state does not (after
+a restart every extension is idle until the next event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+import time
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .api import KalliopeClient, PbxEvent
+from .call_models import CallNotice, Changes, QueueState
+from .call_tracker import CallTracker
+from .caller_names import CallerNames
+from .const import CONF_LIVE_EVENTS, DOMAIN
+from .dispatch import KeyedListeners
+from .runtime import KalliopeConfigEntry
+from .webhook_receiver import NotificationReceiver, async_ensure_credentials
+
+STORE_VERSION = 1
+EXPIRE_INTERVAL = timedelta(seconds=30)
+SILENCE_CHECK_INTERVAL = timedelta(hours=1)
+# Set up on the PBX a day ago and not one event since: the link is broken.
+SILENCE_LIMIT = timedelta(days=1)
+DEDUP_WINDOW = 4096
+MAX_PARAMETER_NAMES = 64
+SAVE_DELAY = 5.0
+
+# Listener keys besides extensions.
+LAST_EVENT_KEY = "\x00last_event"
+ACTIVE_CALLS_KEY = "\x00active_calls"
+
+
+def queue_key(queue_id: str) -> str:
+    """The listener key of one queue's entities."""
+    return f"\x00queue:{queue_id}"
+
+
+def silent_issue_id(entry_id: str) -> str:
+    """The repair issue of a PBX whose live events never arrived."""
+    return f"live_events_silent_{entry_id}"
+
+
+@dataclass(slots=True)
+class EventCounts:
+    """What reached the tracker since setup, for diagnostics."""
+
+    received: int = 0
+    duplicates: int = 0
+    parameter_names: set[str] = field(default_factory=set)
+
+
+class LiveEvents:
+    """One PBX's webhook, call tracker and the listeners of its entities."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        client: KalliopeClient,
+        *,
+        is_extension: Callable[[str], bool],
+        extension_name: Callable[[str], str | None],
+    ) -> None:
+        """Nothing is registered until `async_start`."""
+        self._hass = hass
+        self._entry = entry
+        self.receiver = NotificationReceiver(
+            hass, entry, async_ensure_credentials(hass, entry), self.process
+        )
+        self.enabled: bool = bool(entry.options.get(CONF_LIVE_EVENTS, False))
+        self.names = CallerNames(client, extension_name)
+        self.tracker = CallTracker(is_extension, self.names.name_of)
+        self.listeners = KeyedListeners()
+        self._notice_listeners: dict[str, list[Callable[[CallNotice], None]]] = {}
+        self._pbx_event_listeners: list[Callable[[PbxEvent], None]] = []
+        self._queue_added_listeners: list[Callable[[str], None]] = []
+        self.stats = EventCounts()
+        self.last_event: PbxEvent | None = None
+        self.last_event_at: datetime | None = None
+        self.first_event_at: datetime | None = None
+        self._enabled_since: datetime | None = None
+        self._seen: dict[tuple[int, float | None, str], None] = {}
+        self._save_pending = False
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORE_VERSION, f"{DOMAIN}.live_events.{entry.entry_id}"
+        )
+        # Called with an extension whose call went unanswered (voicemail).
+        self.on_unanswered: Callable[[str], None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def async_load(self) -> None:
+        """Restore the missed-call counters, known queues and link history."""
+        stored = await self._store.async_load() or {}
+        self.tracker.missed.update(
+            {
+                str(exten): int(count)
+                for exten, count in (stored.get("missed") or {}).items()
+                if isinstance(count, int) and count > 0
+            }
+        )
+        for queue_id, name in (stored.get("queues") or {}).items():
+            self.tracker.queues.setdefault(
+                str(queue_id), QueueState(name=str(name) if name else None)
+            )
+        self.last_event_at = _datetime(stored.get("last_event_at"))
+        self.first_event_at = _datetime(stored.get("first_event_at"))
+        self._enabled_since = _datetime(stored.get("enabled_since"))
+        if self.enabled and self._enabled_since is None:
+            self._enabled_since = dt_util.utcnow()
+            self._save_soon()
+        elif not self.enabled and self._enabled_since is not None:
+            self._enabled_since = None
+            self._save_soon()
+
+    @callback
+    def async_start(self) -> None:
+        """Register the webhook and the timers; all go with the entry."""
+        entry = self._entry
+        entry.async_on_unload(self.receiver.async_register())
+        entry.async_on_unload(
+            async_track_time_interval(
+                self._hass, self._expire, EXPIRE_INTERVAL, cancel_on_shutdown=True
+            )
+        )
+        entry.async_on_unload(
+            async_track_time_interval(
+                self._hass,
+                self._check_silence,
+                SILENCE_CHECK_INTERVAL,
+                cancel_on_shutdown=True,
+            )
+        )
+        self._check_silence()
+
+    # ------------------------------------------------------------ listeners
+
+    @callback
+    def add_notice_listener(
+        self, exten: str, listener: Callable[[CallNotice], None]
+    ) -> Callable[[], None]:
+        """Call `listener` with each notice about `exten`'s calls."""
+        bucket = self._notice_listeners.setdefault(exten, [])
+        bucket.append(listener)
+        return lambda: bucket.remove(listener)
+
+    @callback
+    def add_pbx_event_listener(
+        self, listener: Callable[[PbxEvent], None]
+    ) -> Callable[[], None]:
+        """Call `listener` with each event that is not an extension's call."""
+        self._pbx_event_listeners.append(listener)
+        return lambda: self._pbx_event_listeners.remove(listener)
+
+    @callback
+    def add_queue_added_listener(
+        self, listener: Callable[[str], None]
+    ) -> Callable[[], None]:
+        """Call `listener` with the id of each queue seen for the first time."""
+        self._queue_added_listeners.append(listener)
+        return lambda: self._queue_added_listeners.remove(listener)
+
+    @callback
+    def add_listener(
+        self, listener: Callable[[], None], key: str
+    ) -> Callable[[], None]:
+        """Wake `listener` when what `key` names changed."""
+        self.listeners.add(listener, key)
+        return lambda: self.listeners.remove(listener, key)
+
+    # ------------------------------------------------------------ applying
+
+    @callback
+    def process(self, event: PbxEvent) -> None:
+        """Apply one decoded event and wake the entities it concerns."""
+        key = event.dedup_key
+        if key is not None:
+            if key in self._seen:
+                self.stats.duplicates += 1
+                return
+            self._seen[key] = None
+            if len(self._seen) > DEDUP_WINDOW:
+                del self._seen[next(iter(self._seen))]
+        self.stats.received += 1
+        names = self.stats.parameter_names
+        if len(names) < MAX_PARAMETER_NAMES:
+            names.update(list(event.params)[: MAX_PARAMETER_NAMES - len(names)])
+        self.last_event = event
+        self.last_event_at = dt_util.utcnow()
+        if self.first_event_at is None:
+            self.first_event_at = self.last_event_at
+            ir.async_delete_issue(
+                self._hass, DOMAIN, silent_issue_id(self._entry.entry_id)
+            )
+        known_queues = set(self.tracker.queues)
+        changes = self.tracker.apply(event, time.time())
+        self._publish(changes, known_queues)
+        if changes.pbx_event:
+            for listener in list(self._pbx_event_listeners):
+                listener(event)
+        self._look_up_name(event.caller_number)
+        self._save_soon()
+
+    @callback
+    def reset_missed(self, exten: str) -> None:
+        """Set an extension's missed-call counter back to 0."""
+        if self.tracker.reset_missed(exten):
+            self.listeners.dispatch({exten})
+            self._save_soon()
+
+    @callback
+    def _publish(self, changes: Changes, known_queues: set[str]) -> None:
+        keys = {LAST_EVENT_KEY, *changes.extensions, *changes.missed}
+        if changes.active_calls:
+            keys.add(ACTIVE_CALLS_KEY)
+        keys.update(queue_key(queue_id) for queue_id in changes.queues)
+        for queue_id in changes.queues - known_queues:
+            for added in list(self._queue_added_listeners):
+                added(queue_id)
+        for notice in changes.notices:
+            for notify in list(self._notice_listeners.get(notice.exten, ())):
+                notify(notice)
+        if self.on_unanswered is not None:
+            for exten in changes.missed:
+                self.on_unanswered(exten)
+        self.listeners.dispatch(keys)
+
+    @callback
+    def _look_up_name(self, number: str | None) -> None:
+        if number is None or not self.names.needs_lookup(number):
+            return
+
+        async def look_up() -> None:
+            name = await self.names.lookup(number)
+            if name is not None:
+                self.listeners.dispatch(self.tracker.name_found(number, name))
+
+        self._entry.async_create_background_task(
+            self._hass, look_up(), "kalliopepbx caller name"
+        )
+
+    @callback
+    def _expire(self, _now: datetime | None = None) -> None:
+        self._publish(self.tracker.expire(time.time()), set(self.tracker.queues))
+
+    @callback
+    def _check_silence(self, _now: datetime | None = None) -> None:
+        issue_id = silent_issue_id(self._entry.entry_id)
+        since = self._enabled_since
+        if (
+            not self.enabled
+            or since is None
+            or self.first_event_at is not None
+            or dt_util.utcnow() - since < SILENCE_LIMIT
+        ):
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="live_events_silent",
+            translation_placeholders={"title": self._entry.title},
+        )
+
+    # ------------------------------------------------------------ storing
+
+    @callback
+    def _save_soon(self) -> None:
+        # One pending save at a time: a steady stream must not postpone it forever.
+        if not self._save_pending:
+            self._save_pending = True
+            self._store.async_delay_save(self._stored, SAVE_DELAY)
+
+    def _stored(self) -> dict[str, Any]:
+        self._save_pending = False
+        return {
+            "missed": dict(self.tracker.missed),
+            "queues": {
+                queue_id: queue.name for queue_id, queue in self.tracker.queues.items()
+            },
+            "last_event_at": _iso(self.last_event_at),
+            "first_event_at": _iso(self.first_event_at),
+            "enabled_since": _iso(self._enabled_since),
+        }
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the link did, without numbers, names or credentials."""
+        stats = self.stats
+        return {
+            "enabled": self.enabled,
+            "received": stats.received,
+            "duplicates": stats.duplicates,
+            "refused": asdict(self.receiver.refused),
+            "last_event_name": self.last_event.name if self.last_event else None,
+            "last_event_at": _iso(self.last_event_at),
+            "first_event_at": _iso(self.first_event_at),
+            # Names only: they tell which parameters this firmware sends.
+            "parameter_names_seen": sorted(stats.parameter_names),
+            "active_calls": self.tracker.active_calls,
+            "queues": len(self.tracker.queues),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _datetime(value: object) -> datetime | None:
+    return dt_util.parse_datetime(value) if isinstance(value, str) else None
