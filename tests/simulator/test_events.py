@@ -61,6 +61,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.status = 200
+        self.location: str | None = None
         self.port = 0
         self._arrived = asyncio.Condition()
 
@@ -80,7 +81,8 @@ class Receiver:
                 )
             )
             self._arrived.notify_all()
-        return web.Response(status=self.status, text="ok")
+        headers = {"Location": self.location} if self.location else None
+        return web.Response(status=self.status, text="ok", headers=headers)
 
     async def wait_for(self, count: int) -> list[Received]:
         async with asyncio.timeout(5), self._arrived:
@@ -335,15 +337,19 @@ async def test_loopback_urls_are_accepted(pbx: Pbx, url: str) -> None:
 
 
 async def test_redirects_are_not_followed(pbx: Pbx, hook: Receiver) -> None:
-    hook.status = 302  # no Location needed: a follow would fail differently
+    # A follow would land here too (a real redirect could lead off loopback).
+    hook.status = 302
+    hook.location = f"{hook.url}/followed"
     action = await add_action(pbx, name="r", url=f"{hook.url}/r", content="x")
     await add_entry(pbx, "e", action)
     await emit(pbx, "e", {})
     await hook.wait_for(1)
-    await asyncio.sleep(0.05)
+    log = pbx.state.notifications.deliveries
+    async with asyncio.timeout(5):
+        while not log:  # logged once the request, redirects included, is over
+            await asyncio.sleep(0.01)
     assert len(hook.requests) == 1
-    _, data = await pbx.ctl("GET", "/notifications")
-    assert data["deliveries"][-1]["status"] == 302
+    assert log[-1]["status"] == 302
 
 
 # ---------------------------------------------------------------- list and actions
