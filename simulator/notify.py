@@ -495,7 +495,7 @@ class Sender:
         except (aiohttp.ClientError, ValueError, OSError) as err:
             error = f"{type(err).__name__}: {err}"
         if error is not None:
-            _LOGGER.warning(
+            _LOGGER.debug(
                 "event %s to %s failed: %s", delivery.event_id, delivery.url, error
             )
         self.notifications.log(

@@ -345,9 +345,10 @@ async def test_redirects_are_not_followed(pbx: Pbx, hook: Receiver) -> None:
     await emit(pbx, "e", {})
     await hook.wait_for(1)
     log = pbx.state.notifications.deliveries
-    async with asyncio.timeout(5):
-        while not log:  # logged once the request, redirects included, is over
-            await asyncio.sleep(0.01)
+    for _ in range(500):  # logged once the request, redirects included, is over
+        if log:
+            break
+        await asyncio.sleep(0.01)
     assert len(hook.requests) == 1
     assert log[-1]["status"] == 302
 
