@@ -16,6 +16,8 @@ from aiohttp import web
 
 from . import control
 from .auth import check_basic, check_token
+from .calls import CALL_TASKS, cancel_calls
+from .notify import Sender
 from .rest import ROUTES, STATE_KEY, V4_ROUTES, Handler, reply, state_of, xml_reply
 from .state import GATING_ERRORS, Fault, PbxState
 from .xml_in import parse_xml, request_parts
@@ -23,6 +25,7 @@ from .xml_out import CONTENT_TYPE, LOGIN_HTML, NOT_FOUND_HTML, document, error
 
 REST_PREFIX = "/rest"
 ROUTE_KEYS = web.AppKey("route_keys", dict[int, str])
+SENDER_KEY = web.AppKey("notification_sender", Sender)
 # Reachable whatever the licence says (the reference's list, plus the 4.x salt).
 LICENSE_EXEMPT = ("/system/network/", "/license/", "/pbx/apply", "/salt/")
 MALFORMED_XML = (
@@ -165,6 +168,17 @@ async def _date_header(request: web.Request, response: web.StreamResponse) -> No
     response.headers["Date"] = format_datetime(state.now(), usegmt=True)
 
 
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """The notification sender and the scripted calls live as long as the app."""
+    sender = app[SENDER_KEY]
+    await sender.start()
+    try:
+        yield
+    finally:
+        await cancel_calls(app)
+        await sender.stop()
+
+
 def create_app(state: PbxState) -> web.Application:
     """The simulator as an aiohttp application (REST API under /rest, control under /_sim)."""
     app = web.Application(middlewares=[rest_middleware], client_max_size=1024 * 1024)
@@ -175,6 +189,9 @@ def create_app(state: PbxState) -> web.Application:
         route = app.router.add_route(method, REST_PREFIX + template, handler)
         keys[id(route)] = template
     app[ROUTE_KEYS] = keys
+    app[CALL_TASKS] = set()
+    app[SENDER_KEY] = Sender(state.notifications)
+    app.cleanup_ctx.append(_background)
     control.add_routes(app)
     # Anything else under /rest (e.g. /rest/salt on a 3.x PBX) is the web server's 404 page.
     app.router.add_route("*", REST_PREFIX + "/{tail:.*}", _not_found_handler)

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .calls import launch, start_call
+from .notify import severity_level
 from .rest import STATE_KEY
 from .state import PbxState, check_text
 
@@ -249,8 +251,129 @@ def get_calls(state: PbxState, data: dict[str, Any], request: web.Request) -> An
                 "unique_id": c.unique_id,
             }
             for c in state.placed_calls
-        ]
+        ],
+        "in_progress": [c.as_dict() for c in state.active_calls.values()],
     }
+
+
+def place_call(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    ring_time = _field(data, "ring_time", float, required=False)
+    talk_time = _field(data, "talk_time", float, required=False)
+    call = start_call(
+        state,
+        _required(data, "from", str),
+        _required(data, "to", str),
+        _required(data, "outcome", str),
+        ring_time=2.0 if ring_time is None else ring_time,
+        talk_time=5.0 if talk_time is None else talk_time,
+        caller_name=_field(data, "caller_name", str, required=False),
+        did=_field(data, "did", str, required=False),
+    )
+    launch(request.app, state, call)
+    return _ok(uniqueid=call.uniqueid)
+
+
+def set_missed_call_event(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    exten = _required(data, "exten", str)
+    if exten not in state.extensions:
+        raise BadInputError(f"unknown extension {exten}")
+    state.set_missed_call_event(exten, _required(data, "generate", bool))
+    return _ok(extension=state.extension_dict(exten))
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def _severity(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | str):
+        raise BadInputError(f"{key!r} must be 0..4 or a severity name")
+    return severity_level(value)
+
+
+def _strings(data: dict[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise BadInputError(f"{key!r} must be an object of strings")
+    return value
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise BadInputError(f"invalid id {raw!r}")
+    return int(raw)
+
+
+def get_notifications(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    return state.notifications.as_dict()
+
+
+def add_action(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    enabled = _field(data, "enabled", bool, required=False)
+    action = state.notifications.add_action(
+        _required(data, "name", str),
+        _required(data, "url", str),
+        method=_field(data, "method", str, required=False) or "POST",
+        auth=_field(data, "auth", str, required=False) or "none",
+        username=_field(data, "username", str, required=False) or "",
+        password=_field(data, "password", str, required=False) or "",
+        content=_field(data, "content", str, required=False) or "",
+        content_type=_field(data, "content_type", str, required=False)
+        or "application/json",
+        enabled=True if enabled is None else enabled,
+    )
+    return _ok(id=action.id)
+
+
+def remove_action(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.notifications.remove_action(_id(request))
+    return _ok()
+
+
+def add_list_entry(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    enabled = _field(data, "enabled", bool, required=False)
+    entry = state.notifications.add_entry(
+        _required(data, "name", str),
+        _required(data, "event", str),
+        _required(data, "action", int),
+        severity=_severity(data, "severity"),
+        enabled=True if enabled is None else enabled,
+    )
+    return _ok(id=entry.id)
+
+
+def remove_list_entry(
+    state: PbxState, data: dict[str, Any], request: web.Request
+) -> Any:
+    state.notifications.remove_entry(_id(request))
+    return _ok()
+
+
+def set_param_names(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.notifications.set_param_names(_strings({"names": data}, "names"))
+    return _ok(param_names=state.notifications.param_names)
+
+
+def emit_event(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    severity = _severity(data, "severity")
+    event = state.emit_event(
+        _required(data, "name", str),
+        _strings(data, "params"),
+        description=_field(data, "description", str, required=False) or "",
+        severity=3 if severity is None else severity,
+    )
+    return _ok(event_id=event.id)
 
 
 def set_update_status(
@@ -281,6 +404,15 @@ CONTROL_ROUTES: tuple[tuple[str, str, JsonHandler], ...] = (
     ("POST", "/password", set_password),
     ("POST", "/pending", set_pending),
     ("GET", "/calls", get_calls),
+    ("POST", "/call", place_call),
+    ("POST", "/missed_call_event", set_missed_call_event),
+    ("GET", "/notifications", get_notifications),
+    ("POST", "/notifications/actions", add_action),
+    ("DELETE", "/notifications/actions/{id}", remove_action),
+    ("POST", "/notifications/list", add_list_entry),
+    ("DELETE", "/notifications/list/{id}", remove_list_entry),
+    ("POST", "/notifications/param_names", set_param_names),
+    ("POST", "/event", emit_event),
     ("POST", "/update_status", set_update_status),
 )
 

@@ -24,6 +24,8 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .notify import SEVERITIES, Event, Notifications, severity_level
+
 AUTH_SCHEMES = ("v3", "v4")
 LICENSE_STATES = ("ACTIVE", "DISABLED", "EXPIRED", "MISSING", "NOT_REQUIRED")
 # Licence states that block the API, with the reference's request_not_allowed codes.
@@ -314,6 +316,12 @@ class PbxState:
     contacts: dict[int, Contact] = field(default_factory=dict)
     cdr: list[CdrRecord] = field(default_factory=list)
     placed_calls: list[PlacedCall] = field(default_factory=list)
+    # Scripted calls still ringing or talking, by uniqueid.
+    active_calls: dict[str, Any] = field(default_factory=dict)
+    call_seq: int = 0
+    # Extensions whose failover does not tick "generate event" (missed calls).
+    no_missed_call_event: set[str] = field(default_factory=set)
+    notifications: Notifications = field(default_factory=Notifications)
     pending: bool = False
     committed_extensions: dict[str, Extension] = field(default_factory=dict)
     committed_callgroups: dict[str, Callgroup] = field(default_factory=dict)
@@ -476,6 +484,7 @@ class PbxState:
                 if ext.vm_enabled and counts is not None
                 else None
             ),
+            "missed_call_event": exten not in self.no_missed_call_event,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -767,6 +776,7 @@ class PbxState:
 
     def _drop_extension(self, exten: str) -> None:
         del self.extensions[exten]
+        self.no_missed_call_event.discard(exten)
         self.callgroups = {
             gid: _without_member(group, exten) for gid, group in self.callgroups.items()
         }
@@ -807,7 +817,48 @@ class PbxState:
         self.pending = False
         self.cache.clear()
 
+    # ------------------------------------------------------------ events
+
+    def emit_event(
+        self,
+        name: str,
+        params: dict[str, str],
+        *,
+        description: str = "",
+        severity: int | str = SEVERITIES["INFO"],
+    ) -> Event:
+        """Emit a PBX event: it gets the next event id and the PBX clock's time,
+        and goes to every enabled notification list entry for its name."""
+        return self.notifications.emit(
+            check_text(name, "name"),
+            {check_text(k, "param"): check_text(v, k) for k, v in params.items()},
+            timestamp=self.now().timestamp(),
+            description=check_text(description, "description"),
+            severity=severity_level(severity),
+        )
+
+    def set_missed_call_event(self, exten: str, generate: bool) -> None:
+        """The failover's "generate event" box: pbx.extension.missedcall or not."""
+        if exten not in self.extensions:
+            raise KeyError(exten)
+        if generate:
+            self.no_missed_call_event.discard(exten)
+        else:
+            self.no_missed_call_event.add(exten)
+
+    def next_unique_id(self) -> str:
+        """`<epoch>.<sequence>`, the shape of the PBX's uniqueid."""
+        self.call_seq += 1
+        return f"{int(self.now().timestamp())}.{self.call_seq}"
+
     # ------------------------------------------------------------ calls
+
+    def add_cdr(self, **fields: Any) -> CdrRecord:
+        """Append a call record with the next id (fields as in CdrRecord)."""
+        next_id = max((r.id for r in self.cdr), default=0) + 1
+        record = CdrRecord(id=next_id, **fields)
+        self.cdr.append(record)
+        return record
 
     def record_click2call(self, exten: str, number: str, call_type: str) -> PlacedCall:
         """Remember a click-to-call and add its CDR record."""
