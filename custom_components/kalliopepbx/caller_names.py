@@ -85,21 +85,33 @@ class CallerNames:
         self._cache.clear()
 
     async def _search(self, number: str) -> str | None:
-        exact = await self._client.search_phonebook(PhonebookFilter(phone=number))
-        name = _first_name(exact)
         digits = _DIGITS.sub("", number)
+        exact = await self._client.search_phonebook(PhonebookFilter(phone=number))
+        name = _first_name(exact, lambda phone: phone == digits)
         if name is not None or len(digits) < SUFFIX_DIGITS:
             return name
+        # Written with and without a country prefix: the same last digits.
         suffix = digits[-SUFFIX_DIGITS:]
         similar = await self._client.search_phonebook(
             PhonebookFilter(phone=f"%{suffix}")
         )
-        return _first_name(
-            contact
-            for contact in similar
-            if contact.phone and _DIGITS.sub("", contact.phone).endswith(suffix)
-        )
+        return _first_name(similar, lambda phone: phone.endswith(suffix))
 
 
-def _first_name(contacts: Iterable[Contact]) -> str | None:
-    return next((contact.name for contact in contacts if contact.name), None)
+def _first_name(
+    contacts: Iterable[Contact], matches: Callable[[str], bool]
+) -> str | None:
+    """The first named contact whose number (digits only) matches.
+
+    Checked here too: what a search matches is the PBX's business.
+    """
+    return next(
+        (
+            contact.name
+            for contact in contacts
+            if contact.name
+            and contact.phone
+            and matches(_DIGITS.sub("", contact.phone))
+        ),
+        None,
+    )

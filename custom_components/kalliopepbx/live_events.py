@@ -132,6 +132,8 @@ class LiveEvents:
         """Register the webhook and the timers; all go with the entry."""
         entry = self._entry
         entry.async_on_unload(self.receiver.async_register())
+        # A reload must find the counters as they were a moment ago.
+        entry.async_on_unload(self._async_flush)
         entry.async_on_unload(
             async_track_time_interval(
                 self._hass, self._expire, EXPIRE_INTERVAL, cancel_on_shutdown=True
@@ -287,6 +289,10 @@ class LiveEvents:
         if not self._save_pending:
             self._save_pending = True
             self._store.async_delay_save(self._stored, SAVE_DELAY)
+
+    async def _async_flush(self) -> None:
+        if self._save_pending:
+            await self._store.async_save(self._stored())
 
     def _stored(self) -> dict[str, Any]:
         self._save_pending = False
