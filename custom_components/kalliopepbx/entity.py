@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from homeassistant.core import callback
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -59,25 +60,21 @@ def _extension_device_info(
     runtime: KalliopeRuntimeData, exten: str, name: str
 ) -> DeviceInfo:
     pbx_id = runtime.system.pbx_id
-    identifiers = {(DOMAIN, f"{pbx_id}_{exten}")}
-    model = f"Extension {exten}"
-    if VIA_DEVICE_ID_SUPPORTED:
-        return DeviceInfo(  # type: ignore[typeddict-unknown-key]
-            identifiers=identifiers,
-            name=name,
-            manufacturer=MANUFACTURER,
-            model=model,
-            model_id=EXTENSION_MODEL_ID,
-            via_device_id=runtime.pbx_device_id,
-        )
-    return DeviceInfo(
-        identifiers=identifiers,
+    # Newer cores link by the PBX device's id; older ones by its identifier.
+    link: dict[str, Any] = (
+        {"via_device_id": runtime.pbx_device_id}
+        if VIA_DEVICE_ID_SUPPORTED
+        else {"via_device": (DOMAIN, pbx_id)}
+    )
+    info: DeviceInfo = DeviceInfo(
+        identifiers={(DOMAIN, f"{pbx_id}_{exten}")},
         name=name,
         manufacturer=MANUFACTURER,
-        model=model,
+        model=f"Extension {exten}",
         model_id=EXTENSION_MODEL_ID,
-        via_device=(DOMAIN, pbx_id),
+        **link,  # type: ignore[typeddict-item]
     )
+    return info
 
 
 _UNWRITTEN = object()
@@ -273,3 +270,59 @@ def async_add_extension_entities[DescriptionT: KalliopeEntityDescription[Any]](
 
     sync()
     entry.async_on_unload(runtime.system.async_add_listener(sync))
+
+
+type SetupEntry = Callable[
+    [HomeAssistant, KalliopeConfigEntry, AddConfigEntryEntitiesCallback],
+    Coroutine[Any, Any, None],
+]
+
+
+def platform_setup(
+    platform: Platform,
+    entity_class: type[KalliopeEntity[Any]],
+    *,
+    pbx: Iterable[KalliopeEntityDescription[Any]] = (),
+    extensions: Iterable[KalliopeEntityDescription[Any]] = (),
+    prune_pbx: bool = False,
+) -> SetupEntry:
+    """A platform's `async_setup_entry`.
+
+    It adds the PBX's entities whose feature exists and those of every
+    extension, now and when extensions appear. `prune_pbx`: a PBX entity
+    whose feature went away (turned off in the options) is removed from the
+    entity registry rather than left orphaned.
+    """
+    pbx = tuple(pbx)
+    extensions = tuple(extensions)
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        runtime = entry.runtime_data
+        if pbx:
+            exists = [(d, d.exists_fn(runtime, None)) for d in pbx]
+            if prune_pbx:
+                gone = (d for d, there in exists if not there)
+                _remove_pbx_entities(runtime, platform, gone)
+            async_add_entities(entity_class(runtime, d) for d, there in exists if there)
+        if extensions:
+            async_add_extension_entities(
+                entry, async_add_entities, platform, extensions, entity_class
+            )
+
+    return async_setup_entry
+
+
+def _remove_pbx_entities(
+    runtime: KalliopeRuntimeData,
+    platform: Platform,
+    descriptions: Iterable[KalliopeEntityDescription[Any]],
+) -> None:
+    registry = er.async_get(runtime.system.hass)
+    for description in descriptions:
+        unique_id = f"{runtime.system.pbx_id}_{description.key}"
+        if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
+            registry.async_remove(entity_id)

@@ -8,16 +8,15 @@ from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.core import callback
 
 from .coordinator import VOICEMAIL_EVENT_KEY
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
-    async_add_extension_entities,
+    platform_setup,
 )
-from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .runtime import KalliopeRuntimeData
 from .sources import MAILBOX, REGISTRATION
 
 PARALLEL_UPDATES = 0
@@ -76,21 +75,6 @@ EXTENSION_EVENTS: tuple[ExtensionEventDescription[Any], ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Event entities per extension, now and when extensions appear."""
-    async_add_extension_entities(
-        entry,
-        async_add_entities,
-        Platform.EVENT,
-        EXTENSION_EVENTS,
-        ExtensionEvent,
-    )
-
-
 class ExtensionEvent(KalliopeEntity[Any], EventEntity):
     """Fires when a poll shows the change; the first poll only sets a baseline."""
 
@@ -121,3 +105,8 @@ class ExtensionEvent(KalliopeEntity[Any], EventEntity):
                 self._trigger_event(event[0], dict(event[1]))
                 self._fired += 1
         super()._handle_coordinator_update()
+
+
+async_setup_entry = platform_setup(
+    Platform.EVENT, ExtensionEvent, extensions=EXTENSION_EVENTS
+)
