@@ -106,6 +106,9 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
 
     _attr_has_entity_name = True
     entity_description: KalliopeEntityDescription[ModelT]
+    # What the last state write showed; a class default until the first one,
+    # so an instance holds one attribute less.
+    _written: object = _UNWRITTEN
 
     def __init__(
         self,
@@ -125,7 +128,6 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
         else:
             self._attr_unique_id = f"{pbx_id}_{exten}_{description.key}"
             self._attr_device_info = extension_device_info(runtime, exten)
-        self._written: object = _UNWRITTEN
 
     @property
     def extension(self) -> str:
@@ -153,30 +155,39 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
     @property
     def available(self) -> bool:
         """Unavailable when the coordinator failed or the data is gone."""
+        return self._available(self.model)
+
+    def _available(self, model: ModelT | None) -> bool:
         if not super().available:
             return False
         if self.exten is not None and self.exten not in self.runtime.extensions:
             return False
-        description = self.entity_description
-        model = self.model
         if model is None:
-            return not description.requires_model
-        return description.available_fn(model)
+            return not self.entity_description.requires_model
+        return self.entity_description.available_fn(model)
 
-    def _fingerprint(self) -> object:
+    def _fingerprint(self, model: ModelT | None) -> object:
         """What the state shows; equal fingerprints mean nothing to write."""
-        model = self.model
+        value = self._value(model)
+        if self.entity_description.attributes_fn is None:
+            # The value alone: no tuple kept per entity for most entities.
+            return value
         attributes = self._attributes(model)
-        return (self._value(model), tuple(attributes.items()) if attributes else None)
+        return (value, tuple(attributes.items()) if attributes else None)
+
+    def _shown(self) -> tuple[bool, object]:
+        # One model lookup for both halves of what a write would show.
+        model = self.model
+        return (self._available(model), self._fingerprint(model))
 
     async def async_added_to_hass(self) -> None:
         """Remember what the first state write will show."""
         await super().async_added_to_hass()
-        self._written = (self.available, self._fingerprint())
+        self._written = self._shown()
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        shown = (self.available, self._fingerprint())
+        shown = self._shown()
         if shown != self._written:
             self._written = shown
             self.async_write_ha_state()
@@ -184,7 +195,7 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
     @callback
     def async_write_shown(self) -> None:
         """Write the state now (after a change made here), remembering it."""
-        self._written = (self.available, self._fingerprint())
+        self._written = self._shown()
         self.async_write_ha_state()
 
 

@@ -79,6 +79,8 @@ class ExtensionEvent(KalliopeEntity[Any], EventEntity):
     """Fires when a poll shows the change; the first poll only sets a baseline."""
 
     entity_description: ExtensionEventDescription[Any]
+    # Firings so far; a class default until the first one.
+    _fired = 0
 
     def __init__(
         self,
@@ -89,9 +91,8 @@ class ExtensionEvent(KalliopeEntity[Any], EventEntity):
         """Remember what the PBX showed when the entity was created."""
         super().__init__(runtime, description, exten)
         self._observed = self._value(self.model)
-        self._fired = 0
 
-    def _fingerprint(self) -> object:
+    def _fingerprint(self, model: Any) -> object:
         # An event's state is its last firing, not the observed value.
         return self._fired
 

@@ -51,7 +51,7 @@ class ForwardingTargetText(KalliopeEntity[UserConfig], TextEntity):
         """The kept target, else the PBX's current forwarding destination."""
         return self.runtime.forwarding.target(self.extension) or ""
 
-    def _fingerprint(self) -> object:
+    def _fingerprint(self, model: UserConfig | None) -> object:
         # The value comes from the forwarding manager, not only the model.
         return self.native_value
 
