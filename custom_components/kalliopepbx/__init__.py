@@ -76,7 +76,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         extension_filter=extension_filter_from_options(entry.options),
     )
     registrations = RegistrationsCoordinator(hass, entry, client, health)
-    voicemail = VoicemailCoordinator(hass, entry, client, health, system)
+    voicemail = VoicemailCoordinator(system)
     forwarding = ForwardingManager(hass, entry)
     await forwarding.async_load()
     live = LiveEvents(

@@ -12,15 +12,12 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
-    async_add_extension_entities,
+    platform_setup,
 )
-from .runtime import KalliopeConfigEntry
 from .sources import REGISTRATION, REGISTRATIONS, SYSTEM
 
 PARALLEL_UPDATES = 0
@@ -74,27 +71,6 @@ EXTENSION_BINARY_SENSORS: tuple[KalliopeBinarySensorDescription[Any], ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add the PBX's binary sensors and those of every extension."""
-    runtime = entry.runtime_data
-    async_add_entities(
-        KalliopeBinarySensor(runtime, description)
-        for description in PBX_BINARY_SENSORS
-        if description.exists_fn(runtime, None)
-    )
-    async_add_extension_entities(
-        entry,
-        async_add_entities,
-        Platform.BINARY_SENSOR,
-        EXTENSION_BINARY_SENSORS,
-        KalliopeBinarySensor,
-    )
-
-
 class KalliopeBinarySensor(KalliopeEntity[Any], BinarySensorEntity):
     """A binary sensor of the PBX device or of an extension device."""
 
@@ -105,3 +81,11 @@ class KalliopeBinarySensor(KalliopeEntity[Any], BinarySensorEntity):
         """The value from the source's model."""
         value: bool | None = self._value(self.model)
         return value
+
+
+async_setup_entry = platform_setup(
+    Platform.BINARY_SENSOR,
+    KalliopeBinarySensor,
+    pbx=PBX_BINARY_SENSORS,
+    extensions=EXTENSION_BINARY_SENSORS,
+)

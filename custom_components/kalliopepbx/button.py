@@ -9,8 +9,7 @@ from homeassistant.components.button import (
     ButtonEntity,
     ButtonEntityDescription,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.const import Platform
 
 from .commands import (
     APPLY_CHANGES,
@@ -21,8 +20,7 @@ from .commands import (
     async_run_command,
 )
 from .data import RegistrationsData
-from .entity import KalliopeEntity, KalliopeEntityDescription
-from .runtime import KalliopeConfigEntry
+from .entity import KalliopeEntity, KalliopeEntityDescription, platform_setup
 from .sources import REGISTRATIONS, DataSource
 
 PARALLEL_UPDATES = 1
@@ -64,17 +62,6 @@ PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add the PBX's buttons."""
-    async_add_entities(
-        PbxButton(entry.runtime_data, description) for description in PBX_BUTTONS
-    )
-
-
 class PbxButton(KalliopeEntity[RegistrationsData], ButtonEntity):
     """A command sent to the PBX; only administrators may press it."""
 
@@ -88,3 +75,6 @@ class PbxButton(KalliopeEntity[RegistrationsData], ButtonEntity):
             self.entity_description.command,
             self._context,
         )
+
+
+async_setup_entry = platform_setup(Platform.BUTTON, PbxButton, pbx=PBX_BUTTONS)

@@ -132,10 +132,7 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_create_entry(
                     title=target.title,
                     data={
-                        CONF_HOST: target.host,
-                        CONF_PORT: target.port,
-                        CONF_SSL: target.use_ssl,
-                        CONF_VERIFY_SSL: target.verify_ssl,
+                        **target.as_entry_data(),
                         CONF_USERNAME: username,
                         CONF_TENANT_DOMAIN: domain,
                         CONF_AUTH: result.credentials.as_dict(),
@@ -259,10 +256,7 @@ class KalliopeConfigFlow(ConfigFlow, domain=DOMAIN):
                     unique_id=unique_id,
                     title=target.title,
                     data_updates={
-                        CONF_HOST: target.host,
-                        CONF_PORT: target.port,
-                        CONF_SSL: target.use_ssl,
-                        CONF_VERIFY_SSL: target.verify_ssl,
+                        **target.as_entry_data(),
                         CONF_AUTH: result.credentials.as_dict(),
                     },
                 )

@@ -91,6 +91,15 @@ class Target:
         """Entry title as the user will see it."""
         return f"KalliopePBX {self.unique_id}"
 
+    def as_entry_data(self) -> dict[str, Any]:
+        """How an entry keeps it; `target_of` reads it back."""
+        return {
+            CONF_HOST: self.host,
+            CONF_PORT: self.port,
+            CONF_SSL: self.use_ssl,
+            CONF_VERIFY_SSL: self.verify_ssl,
+        }
+
 
 def parse_target(user_input: Mapping[str, Any]) -> Target:
     """Accept `10.0.0.5`, `pbx.lan:8080` or `https://pbx.lan:8443/` as the host."""

@@ -57,23 +57,9 @@ VOICEMAIL_EVENT_KEY = "voicemail"
 class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
     """Registrations of every extension and the pending flag: two requests."""
 
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        entry: KalliopeConfigEntry,
-        client: KalliopeClient,
-        health: PbxHealth,
-    ) -> None:
-        """Poll every 30 s."""
-        super().__init__(
-            hass,
-            entry,
-            client,
-            health,
-            name="registrations",
-            update_interval=REGISTRATIONS_INTERVAL,
-        )
-        self.on_new_extensions: Callable[[set[str]], None] | None = None
+    source = "registrations"
+    interval = REGISTRATIONS_INTERVAL
+    on_new_extensions: Callable[[set[str]], None] | None = None
 
     async def _fetch(self) -> RegistrationsData:
         registrations, pending = await asyncio.gather(
@@ -115,23 +101,12 @@ class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
 class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
     """Counts of the mailboxes whose sensors are enabled, a bounded few at a time."""
 
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        entry: KalliopeConfigEntry,
-        client: KalliopeClient,
-        health: PbxHealth,
-        system: SystemCoordinator,
-    ) -> None:
-        """Poll every 60 s."""
-        super().__init__(
-            hass,
-            entry,
-            client,
-            health,
-            name="voicemail",
-            update_interval=VOICEMAIL_INTERVAL,
-        )
+    source = "voicemail"
+    interval = VOICEMAIL_INTERVAL
+
+    def __init__(self, system: SystemCoordinator) -> None:
+        """Poll the mailboxes of the extensions the system poll knows."""
+        super().__init__(system.hass, system.config_entry, system.client, system.health)
         self._system = system
         self.concurrency = VOICEMAIL_CONCURRENCY
         # Last counts of every polled mailbox, kept for those failing now.
@@ -248,6 +223,9 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
 class SystemCoordinator(KalliopeCoordinator[SystemData]):
     """Licence, firmware and extension configuration, every 10 minutes."""
 
+    source = "system"
+    interval = SYSTEM_INTERVAL
+
     def __init__(
         self,
         hass: HomeAssistant,
@@ -258,15 +236,8 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         pbx_id: str,
         extension_filter: ExtensionFilter,
     ) -> None:
-        """Poll every 10 minutes."""
-        super().__init__(
-            hass,
-            entry,
-            client,
-            health,
-            name="system",
-            update_interval=SYSTEM_INTERVAL,
-        )
+        """Also keep what names this PBX's devices and which extensions count."""
+        super().__init__(hass, entry, client, health)
         self.pbx_id = pbx_id
         self.extension_filter = extension_filter
         # The last extension list the PBX gave: kept through licence or
@@ -363,9 +334,9 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
     @callback
     def _report_success(self, data: SystemData) -> None:
         self.health.system_refreshed(
-            data.license, data.license_refused_code, self._source
+            data.license, data.license_refused_code, self.source
         )
-        self.health.endpoints_answered(self._source, self._endpoint_errors)
+        self.health.endpoints_answered(self.source, self._endpoint_errors)
 
     async def _configs_from_brief(self, optional: Any) -> list[UserConfig] | None:
         """A firmware without `/users/configs/`: names from `/users/brief/`."""

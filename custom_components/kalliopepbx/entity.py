@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Protocol
 
-from homeassistant.core import callback
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -59,25 +60,21 @@ def _extension_device_info(
     runtime: KalliopeRuntimeData, exten: str, name: str
 ) -> DeviceInfo:
     pbx_id = runtime.system.pbx_id
-    identifiers = {(DOMAIN, f"{pbx_id}_{exten}")}
-    model = f"Extension {exten}"
-    if VIA_DEVICE_ID_SUPPORTED:
-        return DeviceInfo(  # type: ignore[typeddict-unknown-key]
-            identifiers=identifiers,
-            name=name,
-            manufacturer=MANUFACTURER,
-            model=model,
-            model_id=EXTENSION_MODEL_ID,
-            via_device_id=runtime.pbx_device_id,
-        )
-    return DeviceInfo(
-        identifiers=identifiers,
+    # Newer cores link by the PBX device's id; older ones by its identifier.
+    link: dict[str, Any] = (
+        {"via_device_id": runtime.pbx_device_id}
+        if VIA_DEVICE_ID_SUPPORTED
+        else {"via_device": (DOMAIN, pbx_id)}
+    )
+    info: DeviceInfo = DeviceInfo(
+        identifiers={(DOMAIN, f"{pbx_id}_{exten}")},
         name=name,
         manufacturer=MANUFACTURER,
-        model=model,
+        model=f"Extension {exten}",
         model_id=EXTENSION_MODEL_ID,
-        via_device=(DOMAIN, pbx_id),
+        **link,  # type: ignore[typeddict-item]
     )
+    return info
 
 
 _UNWRITTEN = object()
@@ -109,6 +106,9 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
 
     _attr_has_entity_name = True
     entity_description: KalliopeEntityDescription[ModelT]
+    # What the last state write showed; a class default until the first one,
+    # so an instance holds one attribute less.
+    _written: object = _UNWRITTEN
 
     def __init__(
         self,
@@ -128,7 +128,6 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
         else:
             self._attr_unique_id = f"{pbx_id}_{exten}_{description.key}"
             self._attr_device_info = extension_device_info(runtime, exten)
-        self._written: object = _UNWRITTEN
 
     @property
     def extension(self) -> str:
@@ -156,30 +155,39 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
     @property
     def available(self) -> bool:
         """Unavailable when the coordinator failed or the data is gone."""
+        return self._available(self.model)
+
+    def _available(self, model: ModelT | None) -> bool:
         if not super().available:
             return False
         if self.exten is not None and self.exten not in self.runtime.extensions:
             return False
-        description = self.entity_description
-        model = self.model
         if model is None:
-            return not description.requires_model
-        return description.available_fn(model)
+            return not self.entity_description.requires_model
+        return self.entity_description.available_fn(model)
 
-    def _fingerprint(self) -> object:
+    def _fingerprint(self, model: ModelT | None) -> object:
         """What the state shows; equal fingerprints mean nothing to write."""
-        model = self.model
+        value = self._value(model)
+        if self.entity_description.attributes_fn is None:
+            # The value alone: no tuple kept per entity for most entities.
+            return value
         attributes = self._attributes(model)
-        return (self._value(model), tuple(attributes.items()) if attributes else None)
+        return (value, tuple(attributes.items()) if attributes else None)
+
+    def _shown(self) -> tuple[bool, object]:
+        # One model lookup for both halves of what a write would show.
+        model = self.model
+        return (self._available(model), self._fingerprint(model))
 
     async def async_added_to_hass(self) -> None:
         """Remember what the first state write will show."""
         await super().async_added_to_hass()
-        self._written = (self.available, self._fingerprint())
+        self._written = self._shown()
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        shown = (self.available, self._fingerprint())
+        shown = self._shown()
         if shown != self._written:
             self._written = shown
             self.async_write_ha_state()
@@ -187,7 +195,7 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
     @callback
     def async_write_shown(self) -> None:
         """Write the state now (after a change made here), remembering it."""
-        self._written = (self.available, self._fingerprint())
+        self._written = self._shown()
         self.async_write_ha_state()
 
 
@@ -285,3 +293,64 @@ def async_add_extension_entities[DescriptionT: PerExtensionDescription](
 
     sync()
     entry.async_on_unload(runtime.system.async_add_listener(sync))
+
+
+type SetupEntry = Callable[
+    [HomeAssistant, KalliopeConfigEntry, AddConfigEntryEntitiesCallback],
+    Coroutine[Any, Any, None],
+]
+
+
+def platform_setup(
+    platform: Platform,
+    entity_class: type[KalliopeEntity[Any]],
+    *,
+    pbx: Iterable[KalliopeEntityDescription[Any]] = (),
+    extensions: Iterable[KalliopeEntityDescription[Any]] = (),
+    prune_pbx: bool = False,
+    also: Callable[[KalliopeConfigEntry, AddConfigEntryEntitiesCallback], None]
+    | None = None,
+) -> SetupEntry:
+    """A platform's `async_setup_entry`.
+
+    It adds the PBX's entities whose feature exists and those of every
+    extension, now and when extensions appear. `prune_pbx`: a PBX entity
+    whose feature went away (turned off in the options) is removed from the
+    entity registry rather than left orphaned. `also` adds the platform's
+    entities that are not polled (live call events).
+    """
+    pbx = tuple(pbx)
+    extensions = tuple(extensions)
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: KalliopeConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        runtime = entry.runtime_data
+        if pbx:
+            exists = [(d, d.exists_fn(runtime, None)) for d in pbx]
+            if prune_pbx:
+                gone = (d for d, there in exists if not there)
+                _remove_pbx_entities(runtime, platform, gone)
+            async_add_entities(entity_class(runtime, d) for d, there in exists if there)
+        if extensions:
+            async_add_extension_entities(
+                entry, async_add_entities, platform, extensions, entity_class
+            )
+        if also is not None:
+            also(entry, async_add_entities)
+
+    return async_setup_entry
+
+
+def _remove_pbx_entities(
+    runtime: KalliopeRuntimeData,
+    platform: Platform,
+    descriptions: Iterable[KalliopeEntityDescription[Any]],
+) -> None:
+    registry = er.async_get(runtime.system.hass)
+    for description in descriptions:
+        unique_id = f"{runtime.system.pbx_id}_{description.key}"
+        if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
+            registry.async_remove(entity_id)

@@ -8,17 +8,16 @@ from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.core import callback
 
 from .call_entities import async_add_live_events
 from .coordinator import VOICEMAIL_EVENT_KEY
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
-    async_add_extension_entities,
+    platform_setup,
 )
-from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .runtime import KalliopeRuntimeData
 from .sources import MAILBOX, REGISTRATION
 
 PARALLEL_UPDATES = 0
@@ -77,26 +76,12 @@ EXTENSION_EVENTS: tuple[ExtensionEventDescription[Any], ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Event entities per extension, now and when extensions appear."""
-    async_add_extension_entities(
-        entry,
-        async_add_entities,
-        Platform.EVENT,
-        EXTENSION_EVENTS,
-        ExtensionEvent,
-    )
-    async_add_live_events(entry, async_add_entities)
-
-
 class ExtensionEvent(KalliopeEntity[Any], EventEntity):
     """Fires when a poll shows the change; the first poll only sets a baseline."""
 
     entity_description: ExtensionEventDescription[Any]
+    # Firings so far; a class default until the first one.
+    _fired = 0
 
     def __init__(
         self,
@@ -107,9 +92,8 @@ class ExtensionEvent(KalliopeEntity[Any], EventEntity):
         """Remember what the PBX showed when the entity was created."""
         super().__init__(runtime, description, exten)
         self._observed = self._value(self.model)
-        self._fired = 0
 
-    def _fingerprint(self) -> object:
+    def _fingerprint(self, model: Any) -> object:
         # An event's state is its last firing, not the observed value.
         return self._fired
 
@@ -123,3 +107,11 @@ class ExtensionEvent(KalliopeEntity[Any], EventEntity):
                 self._trigger_event(event[0], dict(event[1]))
                 self._fired += 1
         super()._handle_coordinator_update()
+
+
+async_setup_entry = platform_setup(
+    Platform.EVENT,
+    ExtensionEvent,
+    extensions=EXTENSION_EVENTS,
+    also=async_add_live_events,
+)

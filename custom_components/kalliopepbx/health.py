@@ -24,6 +24,33 @@ from .const import DOMAIN, LOGGER
 _SKEW_REPORT_STEP_SECONDS = 60
 
 
+@callback
+def async_show_issue(
+    hass: HomeAssistant,
+    issue_id: str,
+    translation_key: str,
+    placeholders: dict[str, str],
+    *,
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    fix_data: dict[str, str | int | float | None] | None = None,
+) -> None:
+    """Create or update a repair issue; `fix_data` makes it fixable by a flow.
+
+    None survives a restart: each is raised again by what it reports on.
+    """
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=fix_data is not None,
+        is_persistent=False,
+        severity=severity,
+        data=fix_data,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+    )
+
+
 class PbxHealth:
     """Reachability, licence and clock state of one PBX."""
 
@@ -174,15 +201,11 @@ class PbxHealth:
                 self.license_refused_code or 0, "unknown"
             )
         )
-        ir.async_create_issue(
+        async_show_issue(
             self._hass,
-            DOMAIN,
             self.license_issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="license_problem",
-            translation_placeholders={"title": self._title, "status": status},
+            "license_problem",
+            {"title": self._title, "status": status},
         )
 
     @callback
@@ -193,18 +216,11 @@ class PbxHealth:
         ):
             return
         self.clock_skew = skew
-        ir.async_create_issue(
+        async_show_issue(
             self._hass,
-            DOMAIN,
             self.clock_skew_issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="clock_skew",
-            translation_placeholders={
-                "title": self._title,
-                "skew": f"{skew:+.0f}",
-            },
+            "clock_skew",
+            {"title": self._title, "skew": f"{skew:+.0f}"},
         )
 
     @callback

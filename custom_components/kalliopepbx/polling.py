@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Set as AbstractSet
 from datetime import timedelta
 from functools import partial
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -62,6 +62,9 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT], ABC):
     """Shared error handling and per-extension listener dispatch."""
 
     config_entry: KalliopeConfigEntry
+    # Each subclass's name in logs and health reports, and how often it polls.
+    source: ClassVar[str]
+    interval: ClassVar[timedelta]
 
     def __init__(
         self,
@@ -69,28 +72,24 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT], ABC):
         entry: KalliopeConfigEntry,
         client: KalliopeClient,
         health: PbxHealth,
-        *,
-        name: str,
-        update_interval: timedelta,
     ) -> None:
         """Set up polling; `always_update=False` skips unchanged refreshes."""
         super().__init__(
             hass,
             POLLING_LOGGER,
             config_entry=entry,
-            name=f"{entry.title} {name}",
-            update_interval=update_interval,
+            name=f"{entry.title} {self.source}",
+            update_interval=self.interval,
             # Keyed dispatch still wakes the unkeyed listeners (PBX entities,
             # device and entity upkeep) on a refresh where nothing changed.
             always_update=False,
         )
         self.client = client
         self.health = health
-        self._source = name
         # The last refresh failed / a refresh is running (see `_refresh_if_failing`).
         self._failing = False
         self._fetching = False
-        health.on_recovery(name, self._refresh_if_failing)
+        health.on_recovery(self.source, self._refresh_if_failing)
         # The keys that changed between the previous data and `data` (None:
         # unknown, wake every listener), for that data object only.
         self._changed_keys: AbstractSet[str] | None = None
@@ -164,7 +163,7 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT], ABC):
         self._report_success(data)
         if self._failing:
             self._failing = False
-            self.health.recovered(self._source)
+            self.health.recovered(self.source)
         return data
 
     @callback
@@ -196,12 +195,12 @@ class KalliopeCoordinator[DataT](DataUpdateCoordinator[DataT], ABC):
 
     @callback
     def _report_success(self, data: DataT) -> None:
-        self.health.succeeded(self._source)
-        self.health.endpoints_answered(self._source, self._endpoint_errors)
+        self.health.succeeded(self.source)
+        self.health.endpoints_answered(self.source, self._endpoint_errors)
 
     def _translate(self, err: KalliopeError) -> Exception:
         """Map a client error to what the coordinator machinery expects."""
-        self.health.failed(err, self._source)
+        self.health.failed(err, self.source)
         key = error_keys(err).polling
         if key == "authentication_failed":
             return ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key=key)

@@ -13,9 +13,6 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import (
@@ -30,15 +27,14 @@ from .api import (
     VoicemailCount,
 )
 from .call_entities import async_add_live_sensors
-from .const import DOMAIN
 from .coordinator import TOTAL_VOICEMAIL_KEY
 from .data import SystemData
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
-    async_add_extension_entities,
+    platform_setup,
 )
-from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
+from .runtime import KalliopeRuntimeData
 from .sources import (
     EXTENSION_CONFIG,
     MAILBOX,
@@ -80,36 +76,49 @@ def _has_voicemail(runtime: KalliopeRuntimeData, exten: str | None) -> bool:
     return exten is not None and runtime.has_voicemail(exten)
 
 
-def _license_sensor(
-    key: str, value_fn: Callable[[LicenseInfo], StateType], **kwargs: Any
+def _system_sensor[PartT](
+    key: str,
+    part: Callable[[SystemData], PartT | None],
+    endpoint: str,
+    value_fn: Callable[[PartT], StateType],
+    **kwargs: Any,
 ) -> KalliopeSensorDescription[SystemData]:
-    """A sensor of the licence part of the system poll."""
+    """A sensor of one part of the system poll, if the firmware offers it."""
+
+    def value(data: SystemData) -> StateType:
+        found = part(data)
+        return value_fn(found) if found is not None else None
+
     return KalliopeSensorDescription(
         key=key,
         translation_key=key,
         source=SYSTEM,
-        value_fn=lambda data: value_fn(data.license) if data.license else None,
+        value_fn=value,
         # None after a bad answer or a licence refusal: unavailable, not unknown.
         requires_model=True,
-        available_fn=lambda data: data.license is not None,
-        exists_fn=_supported("license"),
+        available_fn=lambda data: part(data) is not None,
+        exists_fn=_supported(endpoint),
         **kwargs,
     )
+
+
+def _license_sensor(
+    key: str, value_fn: Callable[[LicenseInfo], StateType], **kwargs: Any
+) -> KalliopeSensorDescription[SystemData]:
+    """A sensor of the licence part of the system poll."""
+    return _system_sensor(key, lambda data: data.license, "license", value_fn, **kwargs)
 
 
 def _firmware_sensor(
     key: str, value_fn: Callable[[FirmwareInfo], StateType], **kwargs: Any
 ) -> KalliopeSensorDescription[SystemData]:
     """A diagnostic sensor of the firmware part of the system poll."""
-    return KalliopeSensorDescription(
-        key=key,
-        translation_key=key,
+    return _system_sensor(
+        key,
+        lambda data: data.firmware,
+        "firmware",
+        value_fn,
         entity_category=EntityCategory.DIAGNOSTIC,
-        source=SYSTEM,
-        value_fn=lambda data: value_fn(data.firmware) if data.firmware else None,
-        requires_model=True,
-        available_fn=lambda data: data.firmware is not None,
-        exists_fn=_supported("firmware"),
         **kwargs,
     )
 
@@ -141,11 +150,6 @@ def _voicemail_sensor(
         requires_model=True,
         exists_fn=_has_voicemail,
     )
-
-
-def _update_status(data: SystemData) -> str | None:
-    state = data.update_state
-    return state.status.key if state and state.status else None
 
 
 def _forwarding_state(config: UserConfig) -> str | None:
@@ -203,17 +207,14 @@ PBX_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
     ),
     _firmware_sensor("firmware_primary", lambda firmware: firmware.primary),
     _firmware_sensor("firmware_secondary", lambda firmware: firmware.secondary),
-    KalliopeSensorDescription(
-        key="firmware_update_status",
-        translation_key="firmware_update_status",
+    _system_sensor(
+        "firmware_update_status",
+        lambda data: data.update_state,
+        "firmware_update_status",
+        lambda state: state.status.key if state.status else None,
         device_class=SensorDeviceClass.ENUM,
         options=UPDATE_STATES,
         entity_category=EntityCategory.DIAGNOSTIC,
-        source=SYSTEM,
-        value_fn=_update_status,
-        requires_model=True,
-        available_fn=lambda data: data.update_state is not None,
-        exists_fn=_supported("firmware_update_status"),
     ),
     KalliopeSensorDescription(
         key=TOTAL_VOICEMAIL_KEY,
@@ -257,37 +258,6 @@ EXTENSION_SENSORS: tuple[KalliopeSensorDescription[Any], ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add the PBX's sensors and those of every extension, now and later."""
-    runtime = entry.runtime_data
-    registry = er.async_get(hass)
-    for description in PBX_SENSORS:
-        if description.exists_fn(runtime, None):
-            continue
-        # Turned off in the options: remove it rather than leave it orphaned.
-        if entity_id := registry.async_get_entity_id(
-            Platform.SENSOR, DOMAIN, f"{runtime.system.pbx_id}_{description.key}"
-        ):
-            registry.async_remove(entity_id)
-    async_add_entities(
-        KalliopeSensor(runtime, description)
-        for description in PBX_SENSORS
-        if description.exists_fn(runtime, None)
-    )
-    async_add_extension_entities(
-        entry,
-        async_add_entities,
-        Platform.SENSOR,
-        EXTENSION_SENSORS,
-        KalliopeSensor,
-    )
-    async_add_live_sensors(entry, async_add_entities)
-
-
 class KalliopeSensor(KalliopeEntity[Any], SensorEntity):
     """A sensor of the PBX device or of an extension device."""
 
@@ -303,3 +273,14 @@ class KalliopeSensor(KalliopeEntity[Any], SensorEntity):
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
         """Details where a single state is not enough (forwarding)."""
         return self._attributes(self.model)
+
+
+# PBX sensors turned off in the options are removed rather than left orphaned.
+async_setup_entry = platform_setup(
+    Platform.SENSOR,
+    KalliopeSensor,
+    pbx=PBX_SENSORS,
+    extensions=EXTENSION_SENSORS,
+    prune_pbx=True,
+    also=async_add_live_sensors,
+)

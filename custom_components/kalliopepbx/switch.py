@@ -7,17 +7,14 @@ from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory, Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import UserConfig
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
-    async_add_extension_entities,
+    platform_setup,
 )
 from .permissions import async_require_admin
-from .runtime import KalliopeConfigEntry
 from .sources import EXTENSION_CONFIG
 
 PARALLEL_UPDATES = 1
@@ -45,21 +42,6 @@ CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescripti
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """One forwarding switch per extension, now and when extensions appear."""
-    async_add_extension_entities(
-        entry,
-        async_add_entities,
-        Platform.SWITCH,
-        (CALL_FORWARDING,),
-        CallForwardingSwitch,
-    )
-
-
 class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
     """On: calls go on to the forwarding target. Off: the failover from before."""
 
@@ -80,3 +62,9 @@ class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
         """Restore the failover from before; administrators only."""
         await async_require_admin(self.hass, self._context)
         await self.runtime.forwarding.async_clear(self.extension)
+
+
+# One forwarding switch per extension, now and when extensions appear.
+async_setup_entry = platform_setup(
+    Platform.SWITCH, CallForwardingSwitch, extensions=(CALL_FORWARDING,)
+)

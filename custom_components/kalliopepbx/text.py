@@ -6,17 +6,14 @@ from dataclasses import dataclass
 
 from homeassistant.components.text import TextEntity, TextEntityDescription, TextMode
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import UserConfig
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
-    async_add_extension_entities,
+    platform_setup,
 )
 from .permissions import async_require_admin
-from .runtime import KalliopeConfigEntry
 from .sources import EXTENSION_CONFIG
 
 PARALLEL_UPDATES = 1
@@ -44,21 +41,6 @@ FORWARDING_TARGET: KalliopeTextDescription[UserConfig] = KalliopeTextDescription
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: KalliopeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """One forwarding target per extension, now and when extensions appear."""
-    async_add_extension_entities(
-        entry,
-        async_add_entities,
-        Platform.TEXT,
-        (FORWARDING_TARGET,),
-        ForwardingTargetText,
-    )
-
-
 class ForwardingTargetText(KalliopeEntity[UserConfig], TextEntity):
     """Where the forwarding switch sends calls: an extension or a number."""
 
@@ -69,7 +51,7 @@ class ForwardingTargetText(KalliopeEntity[UserConfig], TextEntity):
         """The kept target, else the PBX's current forwarding destination."""
         return self.runtime.forwarding.target(self.extension) or ""
 
-    def _fingerprint(self) -> object:
+    def _fingerprint(self, model: UserConfig | None) -> object:
         # The value comes from the forwarding manager, not only the model.
         return self.native_value
 
@@ -78,3 +60,9 @@ class ForwardingTargetText(KalliopeEntity[UserConfig], TextEntity):
         await async_require_admin(self.hass, self._context)
         await self.runtime.forwarding.async_set_target(self.extension, value)
         self.async_write_shown()
+
+
+# One forwarding target per extension, now and when extensions appear.
+async_setup_entry = platform_setup(
+    Platform.TEXT, ForwardingTargetText, extensions=(FORWARDING_TARGET,)
+)

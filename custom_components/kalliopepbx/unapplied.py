@@ -17,6 +17,7 @@ from .api import Failover
 from .const import DOMAIN
 from .failover import describe
 from .forwarding_store import ForwardingStorage
+from .health import async_show_issue
 
 if TYPE_CHECKING:
     from .runtime import KalliopeConfigEntry
@@ -92,18 +93,15 @@ class UnappliedChanges:
             f"{exten}: {describe(Failover.from_dict(failover))}"
             for exten, failover in sorted(unapplied.items())
         )
-        ir.async_create_issue(
+        async_show_issue(
             self._hass,
-            DOMAIN,
             self.issue_id,
-            is_fixable=True,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            data={"entry_id": self._entry.entry_id},
-            translation_key="unapplied_forwarding",
-            translation_placeholders={
+            "unapplied_forwarding",
+            {
                 "title": self._entry.title,
                 "extensions": ", ".join(sorted(unapplied)),
                 "changes": changes,
             },
+            severity=ir.IssueSeverity.WARNING,
+            fix_data={"entry_id": self._entry.entry_id},
         )

@@ -7,7 +7,7 @@ of the filter is applied here to the records it returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 import csv
 from datetime import datetime
 import io
@@ -66,32 +66,55 @@ def _unquote(value: str | None) -> str | None:
     return value
 
 
+# CallRecord fields each shape carries as they are: field -> (reader, element).
+type _Fields = Mapping[str, tuple[Callable[[Any], Any], str]]
+
+_V3_FIELDS: _Fields = {
+    "unique_id": (text, "unique_id"),
+    "caller": (text, "caller_num"),
+    "caller_name": (text, "caller_name"),
+    "called_name": (text, "called_name"),
+    "called_callgroup": (text, "called_callgroup"),
+    "gateway_id": (text, "gateway_id"),
+    "gateway_name": (text, "gateway_name"),
+    "start": (timestamp, "start"),
+    "answer": (timestamp, "answer"),
+    "end": (timestamp, "end"),
+    "billsec": (integer, "billsec"),
+    "duration": (integer, "duration"),
+}
+_V4_FIELDS: _Fields = {
+    "caller": (text, "caller"),
+    "called": (text, "called"),
+    "gateway_name": (text, "gateway_name"),
+    "start": (timestamp, "start_time"),
+    "answer": (timestamp, "answer_time"),
+    "end": (timestamp, "end_time"),
+    "billsec": (integer, "bill_secs"),
+    "duration": (integer, "duration"),
+    "answered_by": (text, "answered_by"),
+    "account_code": (text, "account_code"),
+}
+
+
+def _read(node: Mapping[str, Any], fields: _Fields) -> dict[str, Any]:
+    return {field: read(node.get(name)) for field, (read, name) in fields.items()}
+
+
 def _v3_record(node: Mapping[str, Any]) -> CallRecord | None:
     call_id = text(node.get("id"))
     if call_id is None:
         return None
     raw_status = text(node.get("status"))
-    status_code = integer(raw_status)
     return CallRecord(
         id=call_id,
-        unique_id=text(node.get("unique_id")),
         direction=_V3_DIRECTIONS.get(
             integer(node.get("direction")) or 0, CallDirection.UNKNOWN
         ),
-        status=_V3_STATUSES.get(status_code or 0, raw_status),
+        status=_V3_STATUSES.get(integer(raw_status) or 0, raw_status),
         status_raw=raw_status,
-        caller=text(node.get("caller_num")),
-        caller_name=text(node.get("caller_name")),
         called=_unquote(text(node.get("called_num"))),
-        called_name=text(node.get("called_name")),
-        called_callgroup=text(node.get("called_callgroup")),
-        gateway_id=text(node.get("gateway_id")),
-        gateway_name=text(node.get("gateway_name")),
-        start=timestamp(node.get("start")),
-        answer=timestamp(node.get("answer")),
-        end=timestamp(node.get("end")),
-        billsec=integer(node.get("billsec")),
-        duration=integer(node.get("duration")),
+        **_read(node, _V3_FIELDS),
     )
 
 
@@ -108,18 +131,9 @@ def _v4_record(node: Mapping[str, Any]) -> CallRecord | None:
         direction=derive_direction(source, destination),
         status=normalize_status(raw_status),
         status_raw=raw_status,
-        caller=text(node.get("caller")),
-        called=text(node.get("called")),
-        gateway_name=text(node.get("gateway_name")),
-        start=timestamp(node.get("start_time")),
-        answer=timestamp(node.get("answer_time")),
-        end=timestamp(node.get("end_time")),
-        billsec=integer(node.get("bill_secs")),
-        duration=integer(node.get("duration")),
         source=source,
         destination=destination,
-        answered_by=text(node.get("answered_by")),
-        account_code=text(node.get("account_code")),
+        **_read(node, _V4_FIELDS),
     )
 
 

@@ -6,8 +6,8 @@ Entries without their identifying element are skipped, secrets dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypedDict
 
 from .decode import (
     BOM,
@@ -97,6 +97,19 @@ def parse_json_value(body: bytes, keys: Iterable[str]) -> str | None:
 # ---------------------------------------------------------------- models
 
 
+def _parse_list[T](
+    body: bytes,
+    endpoint: str,
+    container: str,
+    element: str,
+    parse_one: Callable[[Any], T | None],
+) -> list[T]:
+    """`<container><element>...` answers; elements without their id are skipped."""
+    content = parse_response(body, endpoint)
+    items = as_list(child(require(content, container, endpoint), element))
+    return [model for model in map(parse_one, items) if model is not None]
+
+
 def _registration(node: Any) -> Registration | None:
     exten = text(child(node, "exten"))
     if exten is None:
@@ -119,17 +132,23 @@ def _registration(node: Any) -> Registration | None:
 
 def parse_registrations(body: bytes, endpoint: str) -> list[Registration]:
     """`GET /users/registrations/[<exten>]`."""
-    content = parse_response(body, endpoint)
-    items = as_list(child(require(content, "registrations", endpoint), "registration"))
-    return [r for r in map(_registration, items) if r is not None]
+    return _parse_list(body, endpoint, "registrations", "registration", _registration)
 
 
-def _user_brief(node: Any) -> UserBrief | None:
+class _UserFields(TypedDict):
+    exten: str
+    enabled: bool
+    first_name: str | None
+    last_name: str | None
+
+
+def _user_fields(node: Any) -> _UserFields | None:
+    """What the brief and the full configuration of a user both carry."""
     exten = text(child(node, "exten"))
     if exten is None:
         return None
     enabled = flag(child(node, "enabled"))
-    return UserBrief(
+    return _UserFields(
         exten=exten,
         enabled=enabled if enabled is not None else True,
         first_name=text(child(node, "first_name")),
@@ -137,11 +156,14 @@ def _user_brief(node: Any) -> UserBrief | None:
     )
 
 
+def _user_brief(node: Any) -> UserBrief | None:
+    fields = _user_fields(node)
+    return UserBrief(**fields) if fields is not None else None
+
+
 def parse_users_brief(body: bytes, endpoint: str) -> list[UserBrief]:
     """`GET /users/brief/[<exten>]`."""
-    content = parse_response(body, endpoint)
-    items = as_list(child(require(content, "users", endpoint), "user"))
-    return [u for u in map(_user_brief, items) if u is not None]
+    return _parse_list(body, endpoint, "users", "user", _user_brief)
 
 
 def parse_failover(node: Any) -> Failover | None:
@@ -168,15 +190,11 @@ def parse_failover(node: Any) -> Failover | None:
 
 
 def _user_config(node: Any) -> UserConfig | None:
-    exten = text(child(node, "exten"))
-    if exten is None:
+    fields = _user_fields(node)
+    if fields is None:
         return None
-    enabled = flag(child(node, "enabled"))
     return UserConfig(
-        exten=exten,
-        enabled=enabled if enabled is not None else True,
-        first_name=text(child(node, "first_name")),
-        last_name=text(child(node, "last_name")),
+        **fields,
         phonebook_manager=bool(flag(child(node, "phonebook_manager"))),
         vm_enabled=bool(flag(child(node, "vm_enabled"))),
         vm_email=text(child(node, "vm_email")),
@@ -188,9 +206,7 @@ def _user_config(node: Any) -> UserConfig | None:
 
 def parse_users_configs(body: bytes, endpoint: str) -> list[UserConfig]:
     """`GET /users/configs/[<exten>]`; secrets are dropped here."""
-    content = parse_response(body, endpoint)
-    items = as_list(child(require(content, "configs", endpoint), "config"))
-    return [c for c in map(_user_config, items) if c is not None]
+    return _parse_list(body, endpoint, "configs", "config", _user_config)
 
 
 def parse_voicemail_count(body: bytes, endpoint: str, mailbox: str) -> VoicemailCount:
@@ -331,9 +347,7 @@ def _callgroup(node: Any) -> CallGroup | None:
 
 def parse_callgroups(body: bytes, endpoint: str) -> list[CallGroup]:
     """`GET /pbx/callgroups[/<id>]`."""
-    content = parse_response(body, endpoint)
-    items = as_list(child(require(content, "callgroups", endpoint), "callgroup"))
-    return [g for g in map(_callgroup, items) if g is not None]
+    return _parse_list(body, endpoint, "callgroups", "callgroup", _callgroup)
 
 
 def parse_conferences(body: bytes, endpoint: str) -> list[Conference]:

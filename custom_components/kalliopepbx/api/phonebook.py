@@ -13,6 +13,10 @@ from .transport import (
 )
 
 
+def _contact_result(body: bytes, endpoint: str) -> None:
+    envelope.parse_result(body, endpoint, "contact")
+
+
 class PhonebookEndpoints(Transport):
     """`/phonebook`."""
 
@@ -63,15 +67,7 @@ class PhonebookEndpoints(Transport):
         """Add a system contact (or a private one with `owner`)."""
         if contact.id is not None:
             raise KalliopeInputError("a new contact has no id")
-        await self._call(
-            "POST",
-            "/phonebook/contacts",
-            "POST /phonebook/contacts",
-            lambda body, endpoint: envelope.parse_result(body, endpoint, "contact"),
-            content=request_bodies.contact_node(contact),
-            request_id=request_id,
-            max_bytes=SINGLE_ANSWER_MAX_BYTES,
-        )
+        await self._send_contact("POST", contact, request_id)
 
     async def update_contact(
         self, contact: ContactInput, *, request_id: str | None = None
@@ -79,11 +75,17 @@ class PhonebookEndpoints(Transport):
         """Change an existing contact, identified by its id."""
         if contact.id is None:
             raise KalliopeInputError("a contact update needs the contact's id")
+        await self._send_contact("PUT", contact, request_id)
+
+    async def _send_contact(
+        self, method: str, contact: ContactInput, request_id: str | None
+    ) -> None:
+        # Adding (POST) and changing (PUT) send the same body to the same path.
         await self._call(
-            "PUT",
+            method,
             "/phonebook/contacts",
-            "PUT /phonebook/contacts",
-            lambda body, endpoint: envelope.parse_result(body, endpoint, "contact"),
+            f"{method} /phonebook/contacts",
+            _contact_result,
             content=request_bodies.contact_node(contact),
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
@@ -97,7 +99,7 @@ class PhonebookEndpoints(Transport):
             "DELETE",
             f"/phonebook/contacts/{path_segment(contact_id, 'contact id')}",
             "DELETE /phonebook/contacts/{id}",
-            lambda body, endpoint: envelope.parse_result(body, endpoint, "contact"),
+            _contact_result,
             request_id=request_id,
             max_bytes=SINGLE_ANSWER_MAX_BYTES,
         )
