@@ -22,14 +22,16 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import EventName, PbxEvent
 from .call_models import CallNotice, CallNoticeType, CallState, ExtensionCall
-from .const import DOMAIN
-from .entity import async_add_extension_entities, extension_device_info
+from .entity import (
+    WritesWhenChanged,
+    async_add_extension_entities,
+    entity_identity,
+)
 from .live_events import ACTIVE_CALLS_KEY, LAST_EVENT_KEY, LiveEvents, queue_key
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
@@ -107,7 +109,7 @@ LAST_EVENT = LiveSensorDescription(
 )
 
 
-class LiveEntity(Entity):
+class LiveEntity(WritesWhenChanged):
     """An entity of the PBX (`exten` None) or of an extension, pushed by events."""
 
     _attr_has_entity_name = True
@@ -128,21 +130,16 @@ class LiveEntity(Entity):
         self.live = runtime.live
         self.exten = exten
         self._key = exten if exten is not None else (key or LAST_EVENT_KEY)
-        pbx_id = runtime.system.pbx_id
-        if exten is None:
-            self._attr_unique_id = f"{pbx_id}_{description.key}"
-            self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, pbx_id)})
-        else:
-            self._attr_unique_id = f"{pbx_id}_{exten}_{description.key}"
-            self._attr_device_info = extension_device_info(runtime, exten)
-        self._written: object = None
+        self._attr_unique_id, self._attr_device_info = entity_identity(
+            runtime, description.key, exten
+        )
 
     @property
     def available(self) -> bool:
         """An extension's entities go with the extension."""
         return self.exten is None or self.exten in self.runtime.extensions
 
-    def _fingerprint(self) -> object:
+    def _shown(self) -> object:
         description = self.entity_description
         attributes = description.attributes_fn(self.live, self.exten)
         return (
@@ -154,15 +151,9 @@ class LiveEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Listen for changes of what this entity shows."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.live.add_listener(self._changed, self._key))
-        self._written = self._fingerprint()
-
-    @callback
-    def _changed(self) -> None:
-        shown = self._fingerprint()
-        if shown != self._written:
-            self._written = shown
-            self.async_write_ha_state()
+        self.async_on_remove(
+            self.live.add_listener(self.async_write_if_changed, self._key)
+        )
 
 
 class LiveSensor(LiveEntity, SensorEntity):
@@ -303,7 +294,7 @@ class CallEvent(LiveEntity, EventEntity):
             self.live.add_notice_listener(str(self.exten), self._notice)
         )
 
-    def _fingerprint(self) -> object:
+    def _shown(self) -> object:
         return self.available
 
     @callback
@@ -335,7 +326,7 @@ class PbxEventEntity(LiveEntity, EventEntity):
         await super().async_added_to_hass()
         self.async_on_remove(self.live.add_pbx_event_listener(self._event))
 
-    def _fingerprint(self) -> object:
+    def _shown(self) -> object:
         return self.available
 
     @callback

@@ -205,6 +205,18 @@ class CallTracker:
             **extra,  # type: ignore[arg-type]
         )
 
+    def _inbound(self, state: CallState, event: PbxEvent, now: float) -> ExtensionCall:
+        return ExtensionCall(
+            state,
+            Direction.INBOUND,
+            call_id=event.call_id,
+            other_number=event.caller_number,
+            other_name=self._caller_name(event),
+            dialled_number=event.did or event.called_number,
+            since=now,
+            updated=now,
+        )
+
     def _remember_party(self, call_id: str | None, exten: str) -> None:
         if call_id is None:
             return
@@ -256,40 +268,14 @@ class CallTracker:
             if current is not None and current.state is CallState.IN_CALL:
                 current.updated = now  # call waiting: still in the first call
                 return
-            self._set(
-                exten,
-                ExtensionCall(
-                    CallState.RINGING,
-                    Direction.INBOUND,
-                    call_id=event.call_id,
-                    other_number=event.caller_number,
-                    other_name=self._caller_name(event),
-                    dialled_number=event.did or event.called_number,
-                    since=now,
-                    updated=now,
-                ),
-                changes,
-            )
+            self._set(exten, self._inbound(CallState.RINGING, event, now), changes)
         elif name is EventName.EXTENSION_ANSWERED:
             if stale:
                 return
             if event.call_id is not None:
                 self._answered.add(event.call_id)
             changes.notices.append(self._notice(exten, CallNoticeType.ANSWERED, event))
-            self._set(
-                exten,
-                ExtensionCall(
-                    CallState.IN_CALL,
-                    Direction.INBOUND,
-                    call_id=event.call_id,
-                    other_number=event.caller_number,
-                    other_name=self._caller_name(event),
-                    dialled_number=event.did or event.called_number,
-                    since=now,
-                    updated=now,
-                ),
-                changes,
-            )
+            self._set(exten, self._inbound(CallState.IN_CALL, event, now), changes)
             self._answered_elsewhere(exten, event, now, changes)
         elif name is EventName.EXTENSION_MISSED:
             self._count_missed(exten, event, changes, inferred=False)

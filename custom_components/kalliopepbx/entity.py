@@ -97,18 +97,57 @@ class KalliopeEntityDescription[ModelT](EntityDescription):
     exists_fn: Callable[[KalliopeRuntimeData, str | None], bool] = lambda *_: True
 
 
-class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
-    """An entity of the PBX (`exten` None) or of one extension.
+def entity_identity(
+    runtime: KalliopeRuntimeData, key: str, exten: str | None
+) -> tuple[str, DeviceInfo]:
+    """Unique id and device of an entity of the PBX (`exten` None) or an extension."""
+    pbx_id = runtime.system.pbx_id
+    if exten is None:
+        return f"{pbx_id}_{key}", DeviceInfo(identifiers={(DOMAIN, pbx_id)})
+    return f"{pbx_id}_{exten}_{key}", extension_device_info(runtime, exten)
 
-    It writes its state only when what it shows changed, so a refresh that
-    changes nothing writes nothing.
+
+class WritesWhenChanged(Entity):
+    """Writes its state only when what it shows changed.
+
+    So an update that changes nothing writes nothing.
     """
 
-    _attr_has_entity_name = True
-    entity_description: KalliopeEntityDescription[ModelT]
     # What the last state write showed; a class default until the first one,
     # so an instance holds one attribute less.
     _written: object = _UNWRITTEN
+
+    def _shown(self) -> object:
+        """What a state write would show now."""
+        return None
+
+    async def async_added_to_hass(self) -> None:
+        """Remember what the first state write will show."""
+        await super().async_added_to_hass()
+        self._written = self._shown()
+
+    @callback
+    def async_write_if_changed(self) -> None:
+        """Write the state if what it shows is not what was written last."""
+        shown = self._shown()
+        if shown != self._written:
+            self._written = shown
+            self.async_write_ha_state()
+
+    @callback
+    def async_write_shown(self) -> None:
+        """Write the state now (after a change made here), remembering it."""
+        self._written = self._shown()
+        self.async_write_ha_state()
+
+
+class KalliopeEntity[ModelT](
+    WritesWhenChanged, CoordinatorEntity[KalliopeCoordinator[Any]]
+):
+    """An entity of the PBX (`exten` None) or of one extension, fed by a coordinator."""
+
+    _attr_has_entity_name = True
+    entity_description: KalliopeEntityDescription[ModelT]
 
     def __init__(
         self,
@@ -121,13 +160,9 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
         self.entity_description = description
         self.runtime = runtime
         self.exten = exten
-        pbx_id = runtime.system.pbx_id
-        if exten is None:
-            self._attr_unique_id = f"{pbx_id}_{description.key}"
-            self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, pbx_id)})
-        else:
-            self._attr_unique_id = f"{pbx_id}_{exten}_{description.key}"
-            self._attr_device_info = extension_device_info(runtime, exten)
+        self._attr_unique_id, self._attr_device_info = entity_identity(
+            runtime, description.key, exten
+        )
 
     @property
     def extension(self) -> str:
@@ -180,23 +215,9 @@ class KalliopeEntity[ModelT](CoordinatorEntity[KalliopeCoordinator[Any]]):
         model = self.model
         return (self._available(model), self._fingerprint(model))
 
-    async def async_added_to_hass(self) -> None:
-        """Remember what the first state write will show."""
-        await super().async_added_to_hass()
-        self._written = self._shown()
-
     @callback
     def _handle_coordinator_update(self) -> None:
-        shown = self._shown()
-        if shown != self._written:
-            self._written = shown
-            self.async_write_ha_state()
-
-    @callback
-    def async_write_shown(self) -> None:
-        """Write the state now (after a change made here), remembering it."""
-        self._written = self._shown()
-        self.async_write_ha_state()
+        self.async_write_if_changed()
 
 
 class PerExtensionDescription(Protocol):

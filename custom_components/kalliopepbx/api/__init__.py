@@ -40,6 +40,7 @@ from .errors import (
     KalliopeUnsupportedFilterError,
     printable,
 )
+from .event_fields import FIELD_ALIASES, EventName, EventSeverity
 from .models import (
     CallGroup,
     CallGroupMember,
@@ -67,12 +68,9 @@ from .models import (
     VoicemailCount,
 )
 from .notifications import (
-    FIELD_ALIASES,
     MAX_NOTIFICATION_BYTES,
     NOTIFICATION_QUERY_TEMPLATE,
     NOTIFICATION_TEMPLATE,
-    EventName,
-    EventSeverity,
     PbxEvent,
     parse_notification,
 )
