@@ -426,10 +426,16 @@ async def test_missed_calls_survive_a_restart_and_reset(
     await post(notification("pbx.extension.missedcall", call("s2")))
     assert state(hass, MISSED).state == "2"
 
+    # A restart in the middle of a call: it comes back idle, not ringing.
+    await post(notification("pbx.extension.incomingcall", call("s3")))
+    assert state(hass, CALL_STATE).state == "ringing"
     await hass.config_entries.async_reload(reference_integration.entry_id)
     await hass.async_block_till_done()
     assert state(hass, MISSED).state == "2"
     assert state(hass, CALL_STATE).state == "idle"
+    recent = reference_integration.runtime_data.live.recent_missed
+    assert [missed.exten for missed in recent] == ["201", "201"]
+    assert recent[0].caller_name == "Caffè Città"
 
     await hass.services.async_call(
         DOMAIN,

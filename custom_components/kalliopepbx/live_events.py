@@ -9,6 +9,7 @@ a restart every extension is idle until the next event).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .api import KalliopeClient, PbxEvent
-from .call_models import CallNotice, Changes, QueueState
+from .call_models import CallNotice, CallNoticeType, Changes, QueueState
 from .call_tracker import CallTracker
 from .caller_names import CallerNames
 from .const import CONF_LIVE_EVENTS, DOMAIN
@@ -38,6 +39,7 @@ SILENCE_LIMIT = timedelta(days=1)
 DEDUP_WINDOW = 4096
 MAX_PARAMETER_NAMES = 64
 SAVE_DELAY = 5.0
+RECENT_MISSED = 20
 
 # Listener keys besides extensions.
 LAST_EVENT_KEY = "\x00last_event"
@@ -52,6 +54,42 @@ def queue_key(queue_id: str) -> str:
 def silent_issue_id(entry_id: str) -> str:
     """The repair issue of a PBX whose live events never arrived."""
     return f"live_events_silent_{entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MissedCall:
+    """One missed call, remembered for "who called?"."""
+
+    exten: str
+    caller_number: str | None
+    caller_name: str | None
+    at: datetime
+
+    def as_dict(self) -> dict[str, str | None]:
+        """As stored."""
+        return {
+            "exten": self.exten,
+            "caller_number": self.caller_number,
+            "caller_name": self.caller_name,
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MissedCall | None:
+        """From storage; None for anything unreadable."""
+        if not isinstance(data, dict):
+            return None
+        at = _datetime(data.get("at"))
+        exten = data.get("exten")
+        if at is None or not isinstance(exten, str):
+            return None
+        number, name = data.get("caller_number"), data.get("caller_name")
+        return cls(
+            exten,
+            number if isinstance(number, str) else None,
+            name if isinstance(name, str) else None,
+            at,
+        )
 
 
 @dataclass(slots=True)
@@ -89,6 +127,8 @@ class LiveEvents:
         self._pbx_event_listeners: list[Callable[[PbxEvent], None]] = []
         self._queue_added_listeners: list[Callable[[str], None]] = []
         self.stats = EventCounts()
+        # Newest first: what "who called?" answers with.
+        self.recent_missed: deque[MissedCall] = deque(maxlen=RECENT_MISSED)
         self.last_event: PbxEvent | None = None
         self.last_event_at: datetime | None = None
         self.first_event_at: datetime | None = None
@@ -117,6 +157,11 @@ class LiveEvents:
             self.tracker.queues.setdefault(
                 str(queue_id), QueueState(name=str(name) if name else None)
             )
+        self.recent_missed.extend(
+            missed
+            for missed in map(MissedCall.from_dict, stored.get("recent_missed") or ())
+            if missed is not None
+        )
         self.last_event_at = _datetime(stored.get("last_event_at"))
         self.first_event_at = _datetime(stored.get("first_event_at"))
         self._enabled_since = _datetime(stored.get("enabled_since"))
@@ -234,6 +279,15 @@ class LiveEvents:
             for added in list(self._queue_added_listeners):
                 added(queue_id)
         for notice in changes.notices:
+            if notice.type is CallNoticeType.MISSED:
+                self.recent_missed.appendleft(
+                    MissedCall(
+                        notice.exten,
+                        notice.caller_number,
+                        notice.caller_name,
+                        dt_util.utcnow(),
+                    )
+                )
             for notify in list(self._notice_listeners.get(notice.exten, ())):
                 notify(notice)
         if self.on_unanswered is not None:
@@ -301,6 +355,7 @@ class LiveEvents:
             "queues": {
                 queue_id: queue.name for queue_id, queue in self.tracker.queues.items()
             },
+            "recent_missed": [missed.as_dict() for missed in self.recent_missed],
             "last_event_at": _iso(self.last_event_at),
             "first_event_at": _iso(self.first_event_at),
             "enabled_since": _iso(self._enabled_since),
