@@ -10,15 +10,12 @@ extension events use the names the integration recognises, and
 from __future__ import annotations
 
 import asyncio
-from base64 import b64encode
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientResponse
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_WEBHOOK_ID, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
@@ -29,7 +26,6 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.kalliopepbx.api import NOTIFICATION_TEMPLATE
 from custom_components.kalliopepbx.const import (
@@ -40,6 +36,7 @@ from custom_components.kalliopepbx.const import (
 )
 
 from .conftest import open_options, our_log_lines
+from .live_helpers import Post, call, notification
 
 FIXTURES = Path(__file__).parent / "fixtures"
 QUEUE_PARAMS = (FIXTURES / "notification_queue_unservedcall.json").read_text()
@@ -51,87 +48,11 @@ ACTIVE = "sensor.kalliopepbx_office_active_calls"
 PBX_EVENT = "event.kalliopepbx_office_pbx_event"
 LAST_EVENT = "sensor.kalliopepbx_office_last_pbx_event"
 
-Post = Callable[..., Awaitable[ClientResponse]]
-
 
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
     """Live events on, as after the options step."""
     return {CONF_LIVE_EVENTS: True}
-
-
-@pytest.fixture
-async def post(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    reference_integration: MockConfigEntry,
-) -> Post:
-    """Send one notification as the PBX's WebService action does."""
-    client = await hass_client_no_auth()
-    data = reference_integration.data
-    good = (data[CONF_WEBHOOK_USERNAME], data[CONF_WEBHOOK_PASSWORD])
-
-    async def send(
-        body: str | bytes = b"",
-        *,
-        auth: tuple[str, str] | None = good,
-        method: str = "POST",
-        params: dict[str, str] | None = None,
-    ) -> ClientResponse:
-        headers = {"Content-Type": "application/json"}
-        if auth is not None:
-            token = b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        response = await client.request(
-            method,
-            f"/api/webhook/{data[CONF_WEBHOOK_ID]}",
-            data=body.encode() if isinstance(body, str) else body,
-            params=params,
-            headers=headers,
-        )
-        # Caller names are looked up in the background.
-        await hass.async_block_till_done(wait_background_tasks=True)
-        return response
-
-    return send
-
-
-_event_ids = iter(range(1, 1_000_000))
-
-
-def notification(
-    name: str,
-    params: dict[str, str] | str,
-    *,
-    event_id: int | None = None,
-    timestamp: float = 1764640000.0,
-    description: str = "",
-) -> str:
-    """Our template filled in as the PBX does: plain substitution."""
-    rendered = NOTIFICATION_TEMPLATE
-    for placeholder, value in {
-        "%event_id%": str(event_id if event_id is not None else next(_event_ids)),
-        "%event_name%": name,
-        "%event_severity%": "3",
-        "%event_timestamp%": f"{timestamp:.1f}",
-        "%event_description%": description,
-        "%call_params[JSON]%": params
-        if isinstance(params, str)
-        else json.dumps(params),
-    }.items():
-        rendered = rendered.replace(placeholder, value)
-    return rendered
-
-
-def call(call_id: str, *, extension: str = "201", **params: str) -> dict[str, str]:
-    """Parameters of an extension event from an outside caller."""
-    return {
-        "uniqueid": call_id,
-        "extension": extension,
-        "caller_num": "0612345678",
-        "called_num": "0240404040",
-        **params,
-    }
 
 
 def state(hass: HomeAssistant, entity_id: str) -> State:

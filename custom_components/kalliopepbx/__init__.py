@@ -31,6 +31,7 @@ from .forwarding import ForwardingManager
 from .health import PbxHealth
 from .intents import async_setup_intents
 from .live_events import LiveEvents
+from .live_voicemail import LiveVoicemail
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .services import async_setup_services
 
@@ -155,6 +156,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     live.async_start()
+    LiveVoicemail(hass, entry, live, system, voicemail).async_start()
 
     devices = ExtensionDevices(hass, entry)
     devices.sync()

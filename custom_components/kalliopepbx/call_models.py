@@ -109,6 +109,8 @@ class Changes:
     pbx_event: bool = False
     # Extensions whose missed count went up.
     missed: set[str] = field(default_factory=set)
+    # Extensions a call rang that ended unanswered: a message may be waiting.
+    unanswered: set[str] = field(default_factory=set)
 
 
 class Bounded[K]:

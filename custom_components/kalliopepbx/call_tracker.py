@@ -279,6 +279,9 @@ class CallTracker:
             self._answered_elsewhere(exten, event, now, changes)
         elif name is EventName.EXTENSION_MISSED:
             self._count_missed(exten, event, changes, inferred=False)
+            if event.call_id is None:
+                # No end event can be matched to it: treat it as the end.
+                changes.unanswered.add(exten)
             if not stale and same_call:
                 self._set(exten, None, changes)
         else:
@@ -359,6 +362,8 @@ class CallTracker:
             if number and number in self._calls:
                 parties.add(number)
         answered = call_id is not None and call_id in self._answered
+        if not answered:
+            changes.unanswered.update(parties)
         for exten in sorted(parties):
             call = self._calls.get(exten)
             if call is None or (

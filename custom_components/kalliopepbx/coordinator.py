@@ -42,6 +42,7 @@ from .const import (
     VOICEMAIL_INTERVAL,
 )
 from .data import RegistrationsData, SystemData, VoicemailData
+from .dispatch import merge_changes
 from .extension_filter import ExtensionFilter
 from .health import PbxHealth
 from .polling import KalliopeCoordinator
@@ -179,6 +180,36 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
         )
         self._set_changed(data, changed)
         return data
+
+    async def async_refresh_mailboxes(self, mailboxes: Collection[str]) -> None:
+        """Count a few mailboxes now and show them, without a full cycle.
+
+        Failures are left to the next full cycle; the schedule is unchanged.
+        """
+        previous = self.latest
+        wanted = set(self.mailboxes_to_poll()).intersection(mailboxes)
+        if previous is None or not wanted or not self.last_update_success:
+            return
+        try:
+            results = await self._poll(wanted)
+        except KalliopeError:
+            return
+        counts = {m: r for m, r in results.items() if isinstance(r, VoicemailCount)}
+        self._last_counts.update(counts)
+        current = self.latest or previous
+        merged, changed = merge_changes(
+            current.counts, [*current.counts.items(), *counts.items()]
+        )
+        if not changed:
+            return
+        data = VoicemailData(
+            counts=merged,
+            failed=current.failed - counts.keys(),
+            failed_new=current.failed_new,
+        )
+        self._set_changed(data, changed)
+        self.data = data
+        self.async_update_listeners()
 
     async def _poll(
         self, mailboxes: Collection[str]

@@ -139,7 +139,7 @@ class LiveEvents:
             hass, STORE_VERSION, f"{DOMAIN}.live_events.{entry.entry_id}"
         )
         # Called with an extension whose call went unanswered (voicemail).
-        self.on_unanswered: Callable[[str], None] | None = None
+        self.on_unanswered: Callable[[set[str]], None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -262,6 +262,11 @@ class LiveEvents:
         self._look_up_name(event.caller_number)
         self._save_soon()
 
+    def flowing(self, within: timedelta) -> bool:
+        """Live events are on and one arrived within `within`."""
+        last = self.last_event_at
+        return self.enabled and last is not None and dt_util.utcnow() - last < within
+
     @callback
     def reset_missed(self, exten: str) -> None:
         """Set an extension's missed-call counter back to 0."""
@@ -290,9 +295,8 @@ class LiveEvents:
                 )
             for notify in list(self._notice_listeners.get(notice.exten, ())):
                 notify(notice)
-        if self.on_unanswered is not None:
-            for exten in changes.missed:
-                self.on_unanswered(exten)
+        if self.on_unanswered is not None and changes.unanswered:
+            self.on_unanswered(changes.unanswered)
         self.listeners.dispatch(keys)
 
     @callback
