@@ -8,6 +8,8 @@ Run with the development venv's Python:
     onboard URL               create the owner (admin/admin) if there is none
     wait URL                  wait until Home Assistant answers
     add-entry URL HOST PORT   add the simulated PBX through the real config flow
+    live-events URL SIM_URL   turn live call events on (options step) and set up
+                              the simulator's notification action and list
     wait-entities URL         wait until the PBX's entities have live states
     device-id URL ENTITY_ID   the device an entity belongs to
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import logging
 from pathlib import Path
 import sys
@@ -235,6 +238,54 @@ def add_entry(url: str, host: str, port: int) -> None:
     print(f"Added {result['title']} through the config flow.")
 
 
+def live_events(url: str, sim_url: str) -> None:
+    """Turn live call events on as the README says, and point the PBX at them.
+
+    Goes through the options step a person would use, then enters what it
+    shows into the simulator's notification action and list.
+    """
+    token = login(url)
+    status, entries = _request(
+        f"{url}/api/config/config_entries/entry?domain={DOMAIN}", token=token
+    )
+    if status != 200 or not entries:
+        sys.exit("Add the KalliopePBX entry first.")
+    flows = f"{url}/api/config/config_entries/options/flow"
+    _, menu = _request(flows, data={"handler": entries[0]["entry_id"]}, token=token)
+    _, form = _request(
+        f"{flows}/{menu['flow_id']}", data={"next_step_id": "live_events"}, token=token
+    )
+    shown = form["description_placeholders"]
+    _, done = _request(
+        f"{flows}/{form['flow_id']}", data={"live_events": True}, token=token
+    )
+    if done.get("type") != "create_entry":
+        sys.exit(f"The live events options step failed: {done}")
+    # The simulator sends to loopback only: Home Assistant's own address here.
+    path = urllib.parse.urlsplit(shown["url"]).path
+    status, action = _request(
+        f"{sim_url}/_sim/notifications/actions",
+        data={
+            "name": "Home Assistant",
+            "url": f"{url}{path}",
+            "method": shown["method"],
+            "auth": "basic",
+            "username": shown["username"],
+            "password": shown["password"],
+            "content": shown["content"],
+        },
+    )
+    if status != 200:
+        sys.exit(f"The simulator refused the notification action: {action}")
+    events = re.findall(r"`([a-z.]+)`", shown["call_events"] + shown["queue_events"])
+    for event in events:
+        _request(
+            f"{sim_url}/_sim/notifications/list",
+            data={"name": event, "event": event, "action": action["id"]},
+        )
+    print(f"Live call events on: the simulator sends {len(events)} events.")
+
+
 def _live_kalliope_states(url: str, token: str) -> list[dict[str, Any]]:
     status, entries = _request(
         f"{url}/api/config/config_entries/entry?domain={DOMAIN}", token=token
@@ -296,6 +347,8 @@ def main(argv: list[str]) -> None:
         onboard(args[0])
     elif command == "add-entry":
         add_entry(args[0], args[1], int(args[2]))
+    elif command == "live-events":
+        live_events(args[0], args[1])
     elif command == "wait-entities":
         wait_entities(args[0])
     elif command == "device-id":
