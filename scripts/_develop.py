@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import logging
 from pathlib import Path
+import re
 import sys
 import time
 from typing import Any
@@ -261,6 +261,10 @@ def live_events(url: str, sim_url: str) -> None:
     )
     if done.get("type") != "create_entry":
         sys.exit(f"The live events options step failed: {done}")
+    _, configured = _request(f"{sim_url}/_sim/notifications")
+    if any(a.get("name") == "Home Assistant" for a in configured.get("actions", [])):
+        print("Live call events on; the simulator already sends them.")
+        return
     # The simulator sends to loopback only: Home Assistant's own address here.
     path = urllib.parse.urlsplit(shown["url"]).path
     status, action = _request(

@@ -2,8 +2,9 @@
 
 Drives the Home Assistant frontend of scripts/develop in headless Chromium:
 logs in as admin/admin, opens the PBX device page, an extension's device page,
-the example dashboard and the config flow's form, waits for live values and
-saves PNGs.
+the example dashboard, the config flow's form, the live call events options
+step and an extension's device during a call (placed through the simulator),
+waits for live values and saves PNGs.
 
 The browser reaches 127.0.0.1 only: every other request is refused, except
 the integration's brand images, which are answered from brand/ here.
@@ -32,20 +33,30 @@ BRAND = ROOT / "brand"
 PBX_ENTITY = "sensor.kalliopepbx_127_0_0_1_8089_registered_extensions"
 EXTENSION_ENTITY = "sensor.alessandro_romano_forwarding"
 
-# (file name, path or device entity, button to press first or None,
+# (file name, path or device entity, buttons or menu entries to press first,
 #  text that shows the data is live, viewport height)
-SHOTS = (
-    ("pbx-device.png", PBX_ENTITY, None, "Registered extensions", 1320),
-    ("extension-device.png", EXTENSION_ENTITY, None, "Call forwarding", 1250),
-    ("dashboard.png", "/kalliope-pbx/switchboard", None, "Phones online", 1000),
+SHOTS: tuple[tuple[str, str, tuple[str, ...], str, int], ...] = (
+    ("pbx-device.png", PBX_ENTITY, (), "Registered extensions", 1320),
+    ("extension-device.png", EXTENSION_ENTITY, (), "Call forwarding", 1250),
+    ("dashboard.png", "/kalliope-pbx/switchboard", (), "Phones online", 1000),
     # The config flow's form, as "Add integration" opens it.
     (
         "config-flow.png",
         f"/config/integrations/dashboard/add?domain={DOMAIN}",
-        "OK",
+        ("OK",),
         "Tenant domain",
         1000,
     ),
+    # The options step with what to paste on the PBX.
+    (
+        "live-events-options.png",
+        f"/config/integrations/integration/{DOMAIN}",
+        ("Configure", "Live call events"),
+        "Notification actions",
+        1250,
+    ),
+    # An extension's device while a call placed through the simulator lasts.
+    ("extension-call.png", EXTENSION_ENTITY, (), "In a call", 1400),
 )
 
 
@@ -80,6 +91,29 @@ def device_path(url: str, token: str, entity_id: str) -> str:
     return f"/config/devices/device/{device_id}"
 
 
+def place_call(url: str, sim_url: str, token: str, entity_id: str) -> None:
+    """An outside caller talking to the extension of `entity_id` for a while."""
+    _, model = _request(
+        f"{url}/api/template",
+        data={"template": "{{ device_attr(device_id('" + entity_id + "'), 'model') }}"},
+        token=token,
+    )
+    exten = str(model).rsplit(" ", 1)[-1]
+    status, answer = _request(
+        f"{sim_url}/_sim/call",
+        data={
+            "from": "+390612345678",
+            "to": exten,
+            "outcome": "answered",
+            "caller_name": "Studio Bianchi",
+            "ring_time": 1,
+            "talk_time": 120,
+        },
+    )
+    if status != 200:
+        sys.exit(f"The simulator did not place the call: {answer}")
+
+
 def log_in(page: Page, url: str) -> None:
     page.goto(url)
     page.locator("input[name='username']").fill(USERNAME)
@@ -94,6 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8123")
     parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    parser.add_argument("--sim-url", default="http://127.0.0.1:8089")
     args = parser.parse_args()
     url = args.url.rstrip("/")
     out = Path(args.out)
@@ -120,12 +155,14 @@ def main() -> None:
         context.route("**/*", route)
         page = context.new_page()
         log_in(page, url)
-        for name, target, press, live_text, height in SHOTS:
+        for name, target, presses, live_text, height in SHOTS:
             path = target if target.startswith("/") else device_path(url, token, target)
+            if name == "extension-call.png":
+                place_call(url, args.sim_url, token, target)
             page.set_viewport_size({"width": 1280, "height": height})
             page.goto(f"{url}{path}")
-            if press:
-                page.get_by_role("button", name=press).click(timeout=30_000)
+            for press in presses:
+                page.get_by_text(press, exact=True).first.click(timeout=30_000)
             try:
                 page.get_by_text(live_text).first.wait_for(timeout=30_000)
             except PlaywrightTimeoutError:
