@@ -52,7 +52,7 @@ SHOTS: tuple[tuple[str, str, tuple[str, ...], str, int], ...] = (
         "live-events-options.png",
         f"/config/integrations/integration/{DOMAIN}",
         ("Configure", "Live call events"),
-        "Notification actions",
+        "Request content",
         1250,
     ),
     # An extension's device while a call placed through the simulator lasts.
