@@ -6,6 +6,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .api import EventName, PbxEvent
+
 # A flood of queue events cannot grow a queue beyond this.
 MAX_WAITING_PER_QUEUE = 1024
 
@@ -79,6 +81,31 @@ class QueueState:
     # call id -> when it entered
     waiting: dict[str, float] = field(default_factory=dict)
     last_unserved: dict[str, str | int | float | None] | None = None
+
+    def apply(
+        self, entering: bool, event: PbxEvent, caller_name: str | None, now: float
+    ) -> bool:
+        """A call entered or left (served or not); True if anything shown changed."""
+        renamed = bool(event.queue_name) and self.name != event.queue_name
+        if renamed:
+            self.name = event.queue_name
+        if event.call_id is None:
+            # Without a call id, what waits cannot be told apart reliably.
+            return renamed
+        if entering:
+            return self.enter(event.call_id, now) or renamed
+        self.waiting.pop(event.call_id, None)
+        if event.known_name is EventName.QUEUE_UNSERVED:
+            self.last_unserved = {
+                "caller_number": event.caller_number,
+                "caller_name": caller_name,
+                "called_number": event.called_number,
+                "waiting_time": event.waiting_time,
+                "reason": event.reason,
+                "call_id": event.call_id,
+                "at": now,
+            }
+        return True
 
     def enter(self, call_id: str, now: float) -> bool:
         """A call started waiting; False if it was waiting already."""

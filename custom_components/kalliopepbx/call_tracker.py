@@ -47,6 +47,7 @@ _EXTENSION_EVENTS = {
     EventName.EXTENSION_MISSED,
     EventName.EXTENSION_FAILED,
 }
+_QUEUE_ENTRIES = {EventName.QUEUE_ENTER, EventName.QUEUE_ENQUEUE}
 _QUEUE_EVENTS = {
     EventName.QUEUE_ENTER,
     EventName.QUEUE_ENQUEUE,
@@ -394,25 +395,7 @@ class CallTracker:
         if queue_id is None:
             return
         queue = self.queues.setdefault(queue_id, QueueState())
-        if event.queue_name and queue.name != event.queue_name:
-            queue.name = event.queue_name
-            changes.queues.add(queue_id)
-        if event.call_id is None:
-            # Without a call id, what waits cannot be told apart reliably.
+        if event.call_id in self._ended and name in _QUEUE_ENTRIES:
             return
-        if name in (EventName.QUEUE_ENTER, EventName.QUEUE_ENQUEUE):
-            if event.call_id in self._ended or not queue.enter(event.call_id, now):
-                return
-        else:
-            queue.waiting.pop(event.call_id, None)
-            if name is EventName.QUEUE_UNSERVED:
-                queue.last_unserved = {
-                    "caller_number": event.caller_number,
-                    "caller_name": self._caller_name(event),
-                    "called_number": event.called_number,
-                    "waiting_time": event.waiting_time,
-                    "reason": event.reason,
-                    "call_id": event.call_id,
-                    "at": now,
-                }
-        changes.queues.add(queue_id)
+        if queue.apply(name in _QUEUE_ENTRIES, event, self._caller_name(event), now):
+            changes.queues.add(queue_id)
