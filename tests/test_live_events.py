@@ -527,3 +527,18 @@ async def test_reload_under_a_stream_of_events(
     assert current.listeners._keyed
     await post(notification("pbx.extension.incomingcall", call("after")))
     assert state(hass, CALL_STATE).state == "ringing"
+
+
+async def test_removing_the_pbx_forgets_its_calls(
+    hass: HomeAssistant,
+    post: Post,
+    reference_integration: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    key = f"{DOMAIN}.{reference_integration.entry_id}.live_events"
+    await post(notification("pbx.extension.missedcall", call("rm")))
+    await hass.config_entries.async_unload(reference_integration.entry_id)
+    assert hass_storage[key]["data"]["missed"] == {"201": 1}
+    await hass.config_entries.async_remove(reference_integration.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage

@@ -30,7 +30,7 @@ from .extension_filter import extension_filter_from_options
 from .forwarding import ForwardingManager
 from .health import PbxHealth
 from .intents import async_setup_intents
-from .live_events import LiveEvents
+from .live_events import LiveEvents, async_remove_live_events
 from .live_voicemail import LiveVoicemail
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .services import async_setup_services
@@ -174,8 +174,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) ->
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
-    """The PBX was removed: drop the forwarding it would have restored."""
+    """The PBX was removed: drop the forwarding it would have restored, and its calls."""
     await ForwardingManager(hass, entry).async_remove()
+    await async_remove_live_events(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

@@ -135,9 +135,7 @@ class LiveEvents:
         self._enabled_since: datetime | None = None
         self._seen: dict[tuple[int, float | None, str], None] = {}
         self._save_pending = False
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORE_VERSION, f"{DOMAIN}.live_events.{entry.entry_id}"
-        )
+        self._store = _store(hass, entry.entry_id)
         # Called with an extension whose call went unanswered (voicemail).
         self.on_unanswered: Callable[[set[str]], None] | None = None
 
@@ -381,6 +379,15 @@ class LiveEvents:
             "active_calls": self.tracker.active_calls,
             "queues": len(self.tracker.queues),
         }
+
+
+def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    return Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.live_events")
+
+
+async def async_remove_live_events(hass: HomeAssistant, entry_id: str) -> None:
+    """The PBX was removed: forget its counters and missed calls."""
+    await _store(hass, entry_id).async_remove()
 
 
 def _iso(value: datetime | None) -> str | None:
