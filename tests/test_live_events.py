@@ -35,7 +35,7 @@ from custom_components.kalliopepbx.const import (
     DOMAIN,
 )
 
-from .conftest import open_options, our_log_lines
+from .conftest import open_options, our_log_lines, record_state_writes
 from .live_helpers import Post, call, notification
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -542,3 +542,22 @@ async def test_removing_the_pbx_forgets_its_calls(
     await hass.config_entries.async_remove(reference_integration.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_a_busy_pbx_writes_each_state_once(
+    hass: HomeAssistant, post: Post, freezer: FrozenDateTimeFactory
+) -> None:
+    """One write per change of a call; the Last PBX event at most once a minute."""
+    writes = record_state_writes(hass)
+    for n in range(5):
+        await post(
+            notification("pbx.call.start", {"uniqueid": f"b{n}", "caller_num": "0612"})
+        )
+    # The same call announced twice (the name given: no phonebook answer later).
+    ringing = call("busy", caller_name="Studio Bianchi")
+    await post(notification("pbx.extension.incomingcall", ringing))
+    await post(notification("pbx.extension.incomingcall", ringing))
+    assert writes.count(LAST_EVENT) == 1
+    assert writes.count(CALL_STATE) == 1
+    assert writes.count(ACTIVE) == 6
+    assert writes.count("sensor.luca_verdi_call_state") == 0

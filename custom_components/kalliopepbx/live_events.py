@@ -39,6 +39,7 @@ SILENCE_LIMIT = timedelta(days=1)
 DEDUP_WINDOW = 4096
 MAX_PARAMETER_NAMES = 64
 SAVE_DELAY = 5.0
+LAST_EVENT_RESOLUTION = 60.0
 RECENT_MISSED = 20
 
 # Listener keys besides extensions.
@@ -135,6 +136,7 @@ class LiveEvents:
         self._enabled_since: datetime | None = None
         self._seen: dict[tuple[int, float | None, str], None] = {}
         self._save_pending = False
+        self._last_event_shown = -LAST_EVENT_RESOLUTION
         self._store = _store(hass, entry.entry_id)
         # Called with an extension whose call went unanswered (voicemail).
         self.on_unanswered: Callable[[set[str]], None] | None = None
@@ -253,7 +255,13 @@ class LiveEvents:
             )
         known_queues = set(self.tracker.queues)
         changes = self.tracker.apply(event, time.time())
-        self._publish(changes, known_queues)
+        # The Last PBX event sensor shows the link works: once a minute is
+        # enough, and a busy PBX must not write it hundreds of times a second.
+        now = time.monotonic()
+        shown = now - self._last_event_shown >= LAST_EVENT_RESOLUTION
+        if shown:
+            self._last_event_shown = now
+        self._publish(changes, known_queues, last_event=shown)
         if changes.pbx_event:
             for listener in list(self._pbx_event_listeners):
                 listener(event)
@@ -273,8 +281,12 @@ class LiveEvents:
             self._save_soon()
 
     @callback
-    def _publish(self, changes: Changes, known_queues: set[str]) -> None:
-        keys = {LAST_EVENT_KEY, *changes.extensions, *changes.missed}
+    def _publish(
+        self, changes: Changes, known_queues: set[str], *, last_event: bool = False
+    ) -> None:
+        keys = {*changes.extensions, *changes.missed}
+        if last_event:
+            keys.add(LAST_EVENT_KEY)
         if changes.active_calls:
             keys.add(ACTIVE_CALLS_KEY)
         keys.update(queue_key(queue_id) for queue_id in changes.queues)
