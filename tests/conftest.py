@@ -4,7 +4,8 @@ or the reference-shaped fake) and a config entry pointing at it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from base64 import b64encode
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from enum import StrEnum
@@ -14,6 +15,7 @@ import socket
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
+from aiohttp import ClientResponse
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import (
@@ -23,6 +25,7 @@ from homeassistant.const import (
     CONF_SSL,
     CONF_USERNAME,
     CONF_VERIFY_SSL,
+    CONF_WEBHOOK_ID,
     EVENT_STATE_CHANGED,
     EVENT_STATE_REPORTED,
 )
@@ -37,6 +40,7 @@ from pytest_homeassistant_custom_component.syrupy import (
     HomeAssistantSnapshotExtension,
     HomeAssistantSnapshotSerializer,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 from syrupy.types import SerializableData
@@ -50,6 +54,8 @@ from custom_components.kalliopepbx.const import (
     CONF_AUTH,
     CONF_PBX_ID,
     CONF_TENANT_DOMAIN,
+    CONF_WEBHOOK_PASSWORD,
+    CONF_WEBHOOK_USERNAME,
     DOMAIN,
 )
 from simulator import (
@@ -412,3 +418,42 @@ async def reference_integration(
     assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
     return reference_entry
+
+
+Post = Callable[..., Awaitable[ClientResponse]]
+
+
+@pytest.fixture
+async def post(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    reference_integration: MockConfigEntry,
+) -> Post:
+    """Send one notification as the PBX's WebService action does."""
+    client = await hass_client_no_auth()
+    data = reference_integration.data
+    good = (data[CONF_WEBHOOK_USERNAME], data[CONF_WEBHOOK_PASSWORD])
+
+    async def send(
+        body: str | bytes = b"",
+        *,
+        auth: tuple[str, str] | None = good,
+        method: str = "POST",
+        params: dict[str, str] | None = None,
+    ) -> ClientResponse:
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            token = b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        response = await client.request(
+            method,
+            f"/api/webhook/{data[CONF_WEBHOOK_ID]}",
+            data=body.encode() if isinstance(body, str) else body,
+            params=params,
+            headers=headers,
+        )
+        # Caller names are looked up in the background.
+        await hass.async_block_till_done(wait_background_tasks=True)
+        return response
+
+    return send

@@ -6,7 +6,6 @@ goes through Home Assistant's conversation agent with the shipped sentences.
 
 from __future__ import annotations
 
-from base64 import b64encode
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,22 +17,18 @@ from homeassistant.auth.models import User
 from homeassistant.components.homeassistant.exposed_entities import (
     async_expose_entity,
 )
-from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import entity_registry as er, intent
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.kalliopepbx.const import (
     CONF_LIVE_EVENTS,
-    CONF_WEBHOOK_PASSWORD,
-    CONF_WEBHOOK_USERNAME,
     DOMAIN,
 )
 
-from .conftest import PBX_ID
+from .conftest import PBX_ID, Post
 from .test_intents import EXPOSED, SENTENCES, refused, say, speech
 from .test_live_events import call, notification
 
@@ -73,18 +68,8 @@ async def assist(
 
 
 @pytest.fixture
-async def miss(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    reference_integration: MockConfigEntry,
-    freezer: FrozenDateTimeFactory,
-) -> Miss:
+async def miss(post: Post, freezer: FrozenDateTimeFactory) -> Miss:
     """Five minutes pass, then the PBX reports a missed call to an extension."""
-    client = await hass_client_no_auth()
-    data = reference_integration.data
-    token = b64encode(
-        f"{data[CONF_WEBHOOK_USERNAME]}:{data[CONF_WEBHOOK_PASSWORD]}".encode()
-    ).decode()
     ids = iter(range(1, 1000))
 
     async def send(extension: str, **params: str) -> None:
@@ -93,17 +78,7 @@ async def miss(
             "pbx.extension.missedcall",
             call(f"who-{next(ids)}", extension=extension, **params),
         )
-        response = await client.post(
-            f"/api/webhook/{data[CONF_WEBHOOK_ID]}",
-            data=body.encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Basic {token}",
-            },
-        )
-        assert response.status == 200
-        # Caller names are looked up in the background.
-        await hass.async_block_till_done(wait_background_tasks=True)
+        assert (await post(body)).status == 200
 
     return send
 

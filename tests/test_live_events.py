@@ -10,15 +10,12 @@ extension events use the names the integration recognises, and
 from __future__ import annotations
 
 import asyncio
-from base64 import b64encode
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientResponse
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_WEBHOOK_ID, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
@@ -29,7 +26,6 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.kalliopepbx.api import NOTIFICATION_TEMPLATE
 from custom_components.kalliopepbx.const import (
@@ -39,7 +35,7 @@ from custom_components.kalliopepbx.const import (
     DOMAIN,
 )
 
-from .conftest import open_options, our_log_lines
+from .conftest import Post, open_options, our_log_lines
 
 FIXTURES = Path(__file__).parent / "fixtures"
 QUEUE_PARAMS = (FIXTURES / "notification_queue_unservedcall.json").read_text()
@@ -51,49 +47,11 @@ ACTIVE = "sensor.kalliopepbx_office_active_calls"
 PBX_EVENT = "event.kalliopepbx_office_pbx_event"
 LAST_EVENT = "sensor.kalliopepbx_office_last_pbx_event"
 
-Post = Callable[..., Awaitable[ClientResponse]]
-
 
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
     """Live events on, as after the options step."""
     return {CONF_LIVE_EVENTS: True}
-
-
-@pytest.fixture
-async def post(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    reference_integration: MockConfigEntry,
-) -> Post:
-    """Send one notification as the PBX's WebService action does."""
-    client = await hass_client_no_auth()
-    data = reference_integration.data
-    good = (data[CONF_WEBHOOK_USERNAME], data[CONF_WEBHOOK_PASSWORD])
-
-    async def send(
-        body: str | bytes = b"",
-        *,
-        auth: tuple[str, str] | None = good,
-        method: str = "POST",
-        params: dict[str, str] | None = None,
-    ) -> ClientResponse:
-        headers = {"Content-Type": "application/json"}
-        if auth is not None:
-            token = b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        response = await client.request(
-            method,
-            f"/api/webhook/{data[CONF_WEBHOOK_ID]}",
-            data=body.encode() if isinstance(body, str) else body,
-            params=params,
-            headers=headers,
-        )
-        # Caller names are looked up in the background.
-        await hass.async_block_till_done(wait_background_tasks=True)
-        return response
-
-    return send
 
 
 _event_ids = iter(range(1, 1_000_000))
