@@ -438,6 +438,7 @@ async def post(
         auth: tuple[str, str] | None = good,
         method: str = "POST",
         params: dict[str, str] | None = None,
+        settle: bool = True,
     ) -> ClientResponse:
         headers = {"Content-Type": "application/json"}
         if auth is not None:
@@ -450,8 +451,10 @@ async def post(
             params=params,
             headers=headers,
         )
-        # Caller names are looked up in the background.
-        await hass.async_block_till_done(wait_background_tasks=True)
+        if settle:
+            # Caller names are looked up in the background. (Not with an
+            # automation waiting for a later event: it would never settle.)
+            await hass.async_block_till_done(wait_background_tasks=True)
         return response
 
     return send

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 import shutil
@@ -14,14 +15,19 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.trigger import async_validate_trigger_config
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    async_fire_time_changed,
+    async_mock_service,
+)
 
-from custom_components.kalliopepbx.const import DOMAIN
+from custom_components.kalliopepbx.const import CONF_LIVE_EVENTS, DOMAIN
 from simulator import PbxState
 
 from .conftest import PBX_ID, find_device
+from .live_helpers import Post, call, notification
 
 ROOT = Path(__file__).parent.parent
 BLUEPRINTS = ROOT / "blueprints" / "automation" / DOMAIN
@@ -36,6 +42,15 @@ INPUTS: dict[str, dict[str, Any]] = {
         "zone": "zone.home",
         "extension": "0123456789abcdef0123456789abcdef",
         "mobile_number": "+39 333 1234567",
+    },
+    "notify_missed_call": {
+        "call_event": "event.giulia_rossi_call",
+        "notify_action": "notify.mobile_app_pixel_8",
+    },
+    "ring_pause_media": {
+        "call_state": "sensor.giulia_rossi_call_state",
+        "media_players": ["media_player.kitchen"],
+        "lights": ["light.desk"],
     },
 }
 
@@ -121,3 +136,120 @@ async def test_forward_when_away_runs(
 
     await zone("2", timedelta(minutes=1))
     assert pbx_state.get_failover("203") == before
+
+
+async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) -> None:
+    """Create an automation from a shipped blueprint, as the UI does."""
+    target = Path(hass.config.path("blueprints", "automation", DOMAIN))
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BLUEPRINTS / f"{name}.yaml", target)
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "use_blueprint": {"path": f"{DOMAIN}/{name}.yaml", "input": inputs}
+            }
+        },
+    )
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_LIVE_EVENTS: True}])
+async def test_notify_missed_call_runs(
+    hass: HomeAssistant, post: Post, freezer: FrozenDateTimeFactory
+) -> None:
+    """Each missed call is one message: name, else number, else unknown; the time."""
+    freezer.move_to("2026-12-02T08:00:00+00:00")
+    await hass.config.async_set_time_zone("Europe/Rome")
+    sent = async_mock_service(hass, "notify", "office_phone")
+    await use_blueprint(
+        hass,
+        "notify_missed_call",
+        {
+            "call_event": "event.mario_rossi_call",
+            "notify_action": "notify.office_phone",
+        },
+    )
+
+    # Answered, and a call missed by someone else: no message.
+    await post(notification("pbx.extension.incomingcall", call("a1")))
+    await post(notification("pbx.extension.answercall", call("a1")))
+    await post(notification("pbx.call.end", call("a1", duration="30")))
+    await post(notification("pbx.extension.missedcall", call("g1", extension="202")))
+    assert sent == []
+
+    # The phonebook names the caller while the phone rings.
+    await post(notification("pbx.extension.incomingcall", call("m1")))
+    await post(notification("pbx.extension.missedcall", call("m1")))
+    freezer.tick(timedelta(minutes=7))
+    await post(
+        notification("pbx.extension.missedcall", call("m2", caller_num="0398765432"))
+    )
+    await post(notification("pbx.extension.missedcall", call("m3", caller_num="")))
+    await hass.async_block_till_done()
+    assert [(c.data["title"], c.data["message"]) for c in sent] == [
+        ("Missed call", "Caffè Città called Mario Rossi at 09:00."),
+        ("Missed call", "0398765432 called Mario Rossi at 09:07."),
+        ("Missed call", "unknown number called Mario Rossi at 09:07."),
+    ]
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_LIVE_EVENTS: True}])
+async def test_ring_pause_media_runs(hass: HomeAssistant, post: Post) -> None:
+    """Ringing pauses what plays and flashes; idle resumes only what it paused."""
+    paused = async_mock_service(hass, "media_player", "media_pause")
+    played = async_mock_service(hass, "media_player", "media_play")
+    toggled = async_mock_service(hass, "light", "toggle")
+    hass.states.async_set("media_player.kitchen", "playing")
+    hass.states.async_set("media_player.radio", "playing")
+    hass.states.async_set("media_player.tv", "off")
+    hass.states.async_set("light.desk", "off")
+    await use_blueprint(
+        hass,
+        "ring_pause_media",
+        {
+            "call_state": "sensor.mario_rossi_call_state",
+            "media_players": [
+                "media_player.kitchen",
+                "media_player.radio",
+                "media_player.tv",
+            ],
+            "lights": ["light.desk"],
+            "flashes": 2,
+        },
+    )
+
+    async def send(event: str, params: dict[str, str]) -> None:
+        # The automation waits for the call's end: nothing would settle.
+        await post(notification(event, params), settle=False)
+
+    async def run_for(seconds: int) -> None:
+        """Let the automation run, its flashes included."""
+        for _ in range(seconds * 4):
+            async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+    # Another extension ringing changes nothing.
+    await send("pbx.extension.incomingcall", call("o1", extension="202"))
+    await run_for(5)
+    assert (paused, toggled) == ([], [])
+
+    await send("pbx.extension.incomingcall", call("r1"))
+    await run_for(5)
+    assert [c.data["entity_id"] for c in paused] == [
+        ["media_player.kitchen", "media_player.radio"]
+    ]
+    # Two flashes: on, off, on, off.
+    assert [c.data["entity_id"] for c in toggled] == [["light.desk"]] * 4
+    hass.states.async_set("media_player.kitchen", "paused")
+    # Someone stops the radio during the call: it stays off.
+    hass.states.async_set("media_player.radio", "off")
+    await send("pbx.extension.answercall", call("r1"))
+    await run_for(1)
+    assert played == []
+
+    await send("pbx.call.end", call("r1", duration="12"))
+    await run_for(1)
+    assert [c.data["entity_id"] for c in played] == [["media_player.kitchen"]]

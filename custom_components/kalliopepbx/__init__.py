@@ -29,6 +29,7 @@ from .devices import ExtensionDevices, async_create_pbx_device
 from .extension_filter import extension_filter_from_options
 from .forwarding import ForwardingManager
 from .health import PbxHealth
+from .intent_calls import async_setup_call_intents
 from .intents import async_setup_intents
 from .live_events import LiveEvents, async_remove_live_events
 from .live_voicemail import LiveVoicemail
@@ -51,6 +52,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the Assist intents once for every PBX."""
     async_setup_services(hass)
     async_setup_intents(hass)
+    async_setup_call_intents(hass)
     return True
 
 

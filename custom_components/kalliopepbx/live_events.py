@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 import time
 from typing import Any
@@ -317,11 +317,20 @@ class LiveEvents:
         async def look_up() -> None:
             name = await self.names.lookup(number)
             if name is not None:
+                self._name_missed(number, name)
                 self.listeners.dispatch(self.tracker.name_found(number, name))
 
         self._entry.async_create_background_task(
             self._hass, look_up(), "kalliopepbx caller name"
         )
+
+    @callback
+    def _name_missed(self, number: str, name: str) -> None:
+        """Name the remembered missed calls from `number` that came unnamed."""
+        for index, missed in enumerate(self.recent_missed):
+            if missed.caller_number == number and missed.caller_name is None:
+                self.recent_missed[index] = replace(missed, caller_name=name)
+                self._save_soon()
 
     @callback
     def _expire(self, _now: datetime | None = None) -> None:
