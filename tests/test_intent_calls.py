@@ -200,3 +200,20 @@ async def test_intent_without_the_sentences(hass: HomeAssistant, miss: Miss) -> 
         hass, "test", "KalliopeMissedCalls", {}, language="it"
     )
     assert speech(response) == "Caffè Città ha chiamato Mario Rossi alle 09:05."
+
+
+async def test_calls_of_other_days_say_which(
+    hass: HomeAssistant, miss: Miss, freezer: FrozenDateTimeFactory
+) -> None:
+    """A call from yesterday or earlier is not read out as if it were today's."""
+    await miss("201")  # 09:05 today
+    freezer.tick(timedelta(days=1))
+    await miss("202")  # 09:10 the next day
+    freezer.tick(timedelta(days=1))
+    assert speech(await say(hass, "who called")) == (
+        "Caffè Città called Giulia Bianchi yesterday at 09:10; "
+        f"Caffè Città called Mario Rossi on {START.day:02d}/{START.month:02d} at 09:05."
+    )
+    assert speech(await say(hass, "chi ha chiamato", "it")).startswith(
+        "Caffè Città ha chiamato Giulia Bianchi ieri alle 09:10; "
+    )

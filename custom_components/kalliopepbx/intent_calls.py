@@ -31,14 +31,20 @@ SPOKEN_CALLS = 3
 _SPEECH = {
     "en": {
         "no_missed_calls": "No missed calls.",
-        "missed_call": "{caller} called {extension} at {time}",
+        "missed_call": "{caller} called {extension} {when}",
+        "today": "at {time}",
+        "yesterday": "yesterday at {time}",
+        "earlier": "on {date} at {time}",
         "unknown_caller": "An unknown number",
         "separator": "; ",
         "live_events_off": "Live call events are not set up, so I can't tell who called. An administrator can set them up in the KalliopePBX options under Live call events.",
     },
     "it": {
         "no_missed_calls": "Nessuna chiamata persa.",
-        "missed_call": "{caller} ha chiamato {extension} alle {time}",
+        "missed_call": "{caller} ha chiamato {extension} {when}",
+        "today": "alle {time}",
+        "yesterday": "ieri alle {time}",
+        "earlier": "il {date} alle {time}",
         "unknown_caller": "Un numero sconosciuto",
         "separator": "; ",
         "live_events_off": "Gli eventi di chiamata in tempo reale non sono configurati, quindi non so dire chi ha chiamato. Un amministratore può configurarli nelle opzioni di KalliopePBX, alla voce Eventi di chiamata in tempo reale.",
@@ -94,12 +100,22 @@ class MissedCallsIntentHandler(_KalliopeIntent):
                 or missed.caller_number
                 or _speech(language, "unknown_caller"),
                 extension=_extension_name(entry, missed.exten),
-                time=dt_util.as_local(missed.at).strftime("%H:%M"),
+                when=_when(language, missed),
             )
             for entry, missed in calls[:SPOKEN_CALLS]
         ]
         response.async_set_speech(_speech(language, "separator").join(spoken) + ".")
         return response
+
+
+def _when(language: str, missed: MissedCall) -> str:
+    """`at 09:10` today, `yesterday at 09:10`, else `on 28/11 at 09:10`."""
+    local = dt_util.as_local(missed.at)
+    days = (dt_util.now().date() - local.date()).days
+    key = "today" if days <= 0 else "yesterday" if days == 1 else "earlier"
+    return _speech(
+        language, key, time=local.strftime("%H:%M"), date=local.strftime("%d/%m")
+    )
 
 
 def _extension_name(entry: KalliopeConfigEntry, exten: str) -> str:
