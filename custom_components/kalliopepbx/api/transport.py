@@ -16,7 +16,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 import re
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 from yarl import URL
@@ -63,6 +63,7 @@ STREAM_PEEK_BYTES: Final = 1 * _KIB
 
 XML_ACCEPT: Final = "text/xml, application/xml;q=0.9, */*;q=0.1"
 JSON_ACCEPT: Final = "application/json"
+_EXTENDED_FILENAME = re.compile(r";\s*filename\*\s*=\s*([^;]*)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # No slashes, no leading dot: a value can never climb out of its path.
@@ -99,12 +100,24 @@ def disposition_filename(header: str | None) -> str | None:
     """
     if not header:
         return None
-    message = Message()
-    message["Content-Disposition"] = header
-    try:
-        raw = message.get_filename()
-    except (LookupError, ValueError):
-        return None
+    raw: str | None = None
+    extended = _EXTENDED_FILENAME.search(header)
+    if extended:
+        # RFC 5987 `charset'language'percent-encoded`; unreadable: fall back.
+        charset, _, rest = extended.group(1).strip().strip('"').partition("'")
+        value = rest.partition("'")[2]
+        try:
+            raw = unquote(value, encoding=charset or "utf-8", errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            raw = None
+        header = _EXTENDED_FILENAME.sub("", header)
+    if raw is None:
+        message = Message()
+        message["Content-Disposition"] = header
+        try:
+            raw = message.get_filename()
+        except (LookupError, ValueError):
+            return None
     if not raw:
         return None
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
