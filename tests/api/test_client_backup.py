@@ -145,7 +145,8 @@ async def test_backup_to_a_file_and_to_a_callback(
     assert target.read_bytes() == FILE
 
     collected = Collected()
-    assert (await ref_client.create_backup(collected, name="n")).size == len(FILE)
+    info = await ref_client.create_backup(collected, name="n", request_id="bk-2")
+    assert info.size == len(FILE)
     assert collected.data == FILE
     # Handed on as it arrives, not gathered first.
     assert len(collected.chunks) > 1
@@ -166,6 +167,7 @@ async def test_backup_to_a_file_and_to_a_callback(
         ("sounds", "false"),
     ]
     assert b"<description>" not in second.body
+    assert b"<request_id>bk-2</request_id>" in second.body
     assert first.headers["Accept-Encoding"] == "identity"
 
 
@@ -384,6 +386,7 @@ async def test_bad_input_is_refused_before_sending(
         ref_client.create_backup(io.BytesIO(), name=" "),
         ref_client.create_backup(io.BytesIO(), name="a\x00b"),
         ref_client.create_backup(42, name="n"),  # type: ignore[arg-type]
+        ref_client.create_backup(io.BytesIO(), name="n", request_id="a b"),
         client_for(session, pbx, credentials=None).create_backup(
             io.BytesIO(), name="n"
         ),

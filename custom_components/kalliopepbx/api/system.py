@@ -33,6 +33,7 @@ from .transport import (
     JSON_ACCEPT,
     SINGLE_ANSWER_MAX_BYTES,
     Transport,
+    check_request_id,
     path_segment,
 )
 
@@ -222,6 +223,8 @@ class SystemEndpoints(Transport):
         """
         if max_bytes is not None and max_bytes < 1:
             raise KalliopeInputError("max_bytes must be at least 1")
+        if request_id is not None:
+            check_request_id(request_id)
         content = request_bodies.backup_node(
             name, description, phonebook=phonebook, sounds=sounds
         )

@@ -125,6 +125,13 @@ def disposition_filename(header: str | None) -> str | None:
     return name if name not in ("", ".", "..") else None
 
 
+def check_request_id(request_id: str) -> str:
+    """A request_id as the PBX echoes it back: 1-64 letters or digits."""
+    if not _REQUEST_ID.match(request_id):
+        raise KalliopeInputError("request_id must be 1-64 letters or digits")
+    return request_id
+
+
 def path_segment(value: str, what: str) -> str:
     """A value put into a URL path: checked, then percent-encoded.
 
@@ -208,17 +215,17 @@ class Transport:
         """
         params: dict[str, str] = {}
         if request_id is not None:
-            if not _REQUEST_ID.match(request_id):
-                raise KalliopeInputError("request_id must be 1-64 letters or digits")
+            check_request_id(request_id)
             if body is None and method in ("GET", "DELETE"):
                 params["request_id"] = request_id
-        if authenticate and self.credentials is None:
+        credentials = self.credentials if authenticate else None
+        if authenticate and credentials is None:
             raise KalliopeAuthError("no credentials configured")
         url = self._url(path)
         async with self._semaphore:
             # Built once a slot is ours: 4.x refuses a `Created` gone stale
             # while the request waited in the queue.
-            headers = self._headers(accept, body, authenticate)
+            headers = self._headers(accept, body, credentials)
             try:
                 async with (
                     asyncio.timeout(self._timeout),
@@ -261,14 +268,14 @@ class Transport:
         )
 
     def _headers(
-        self, accept: str, body: bytes | None, authenticate: bool
+        self, accept: str, body: bytes | None, credentials: Credentials | None
     ) -> dict[str, str]:
         """Request headers; call once a slot is ours (4.x `Created` goes stale)."""
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "text/xml; charset=utf-8"
-        if authenticate and self.credentials is not None:
-            headers.update(self.credentials.headers(self._clock()))
+        if credentials is not None:
+            headers.update(credentials.headers(self._clock()))
         return headers
 
     async def _stream(
@@ -294,13 +301,14 @@ class Transport:
         capped as a single answer, goes to `parse_document`, which should
         raise; if it does not, the answer is refused anyway.
         """
-        if self.credentials is None:
+        credentials = self.credentials
+        if credentials is None:
             raise KalliopeAuthError("no credentials configured")
         url = self._url(path)
         loop = asyncio.get_running_loop()
         async with self._semaphore:
             # A file is wanted as it is: no compression to undo.
-            headers = self._headers(accept, body, authenticate=True)
+            headers = self._headers(accept, body, credentials)
             headers["Accept-Encoding"] = "identity"
             try:
                 async with (
