@@ -351,8 +351,9 @@ class Transport:
                         idle.reschedule(loop.time() + self._timeout)
                         start += chunk
                     if is_document(start, content_type):
+                        # Capped as one answer: Content-Length counts the start too.
                         rest = await self._read(
-                            response, endpoint, SINGLE_ANSWER_MAX_BYTES - len(start)
+                            response, endpoint, SINGLE_ANSWER_MAX_BYTES
                         )
                         parse_document(start + rest, endpoint)
                         raise KalliopeResponseError(
