@@ -119,6 +119,11 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if path is None:
         return await handler(request)
     state = state_of(request)
+    if state.power() != "on":
+        # Restarting or halted: nothing answers, the connection just drops.
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response()
     route = request.match_info.route
     template = request.app[ROUTE_KEYS].get(id(route))
     state.counters[f"{request.method} {template or path}"] += 1

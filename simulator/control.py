@@ -383,6 +383,31 @@ def set_update_status(
     return _ok(update_status=state.update_status)
 
 
+def set_backup(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_backup(
+        size=_field(data, "size", int, required=False),
+        error=_field(data, "error", int, required=False),
+        error_content_type=_field(data, "error_content_type", str, required=False),
+        disposition=_field(data, "disposition", str, required=False),
+        keep_error="error" not in data,
+        keep_disposition="disposition" not in data,
+    )
+    return _ok(backup=state.summary()["backup"])
+
+
+def set_power(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.set_power_times(
+        restart_s=_field(data, "restart_s", float, required=False),
+        halt_s=_field(data, "halt_s", float, required=False),
+    )
+    return _ok(restart_s=state.restart_down_s, halt_s=state.halt_down_s)
+
+
+def power_on(state: PbxState, data: dict[str, Any], request: web.Request) -> Any:
+    state.power_on()
+    return _ok(power=state.power())
+
+
 CONTROL_ROUTES: tuple[tuple[str, str, JsonHandler], ...] = (
     ("GET", "/state", get_state),
     ("GET", "/counters", get_counters),
@@ -414,6 +439,9 @@ CONTROL_ROUTES: tuple[tuple[str, str, JsonHandler], ...] = (
     ("POST", "/notifications/param_names", set_param_names),
     ("POST", "/event", emit_event),
     ("POST", "/update_status", set_update_status),
+    ("POST", "/backup", set_backup),
+    ("POST", "/power", set_power),
+    ("POST", "/power/on", power_on),
 )
 
 

@@ -17,7 +17,9 @@ from xml.etree.ElementTree import Element
 from aiohttp import web
 
 from . import cdr as cdrmod
+from .backup import backup_chunks
 from .state import (
+    BACKUP_ERRORS,
     EXTEN_RE,
     FAILOVER_TYPES,
     UPDATE_IN_PROGRESS,
@@ -377,8 +379,62 @@ def _count_restart(state: PbxState) -> None:
 
 pbxengine_reload = _flag("pbxengine_reloaded", _count_reload)
 pbxengine_restart = _flag("pbxengine_restarted", _count_restart)
-system_restart = _flag("system_restarted")
-system_halt = _flag("system_halted")
+
+
+def _power_off(state: PbxState, reason: str) -> None:
+    if reason == "restarting":
+        state.system_restarts += 1
+        state.power_off(reason, state.restart_down_s)
+    else:
+        state.system_halts += 1
+        state.power_off(reason, state.halt_down_s)
+
+
+def _power(element: str, reason: str) -> Handler:
+    """Answer true, then go unreachable: the answer leaves before the reboot."""
+
+    async def handler(request: web.Request) -> web.Response:
+        state = state_of(request)
+        _, rid = await read_request(request, element)
+        response = reply(f"<{element}>true</{element}>", rid)
+        # Later requests, on this connection or another, meet a PBX that is down.
+        _power_off(state, reason)
+        response.force_close()
+        return response
+
+    return handler
+
+
+system_restart = _power("system_restarted", "restarting")
+system_halt = _power("system_halted", "halted")
+
+
+async def backup_create(request: web.Request) -> web.StreamResponse:
+    """The backup file as `application/octet-stream`, streamed; or an XML error."""
+    state = state_of(request)
+    elem, rid = await read_request(request, "backup")
+    if elem is None:
+        code: int | None = 10
+    elif not text(elem, "name"):
+        code = 12
+    else:
+        code = state.backup_error
+    if code is not None:
+        answer = reply(error("backup", code, BACKUP_ERRORS[code]), rid)
+        answer.headers["Content-Type"] = state.backup_error_content_type
+        return answer
+    state.backups_created += 1
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    if state.backup_disposition is not None:
+        response.headers["Content-Disposition"] = state.backup_disposition
+    response.content_length = state.backup_size
+    await response.prepare(request)
+    for chunk in backup_chunks(state.backup_size):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
 pbx_apply = _flag("pbx_applied", PbxState.apply)
 pbx_revert = _flag("pbx_reverted", PbxState.revert)
 
@@ -973,6 +1029,7 @@ async def cdr_v4_post(request: web.Request) -> web.Response:
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("PUT", "/system/restart", system_restart),
     ("PUT", "/system/halt", system_halt),
+    ("POST", "/system/backup/create", backup_create),
     ("GET", "/system/firmware", firmware),
     ("PUT", "/system/firmware/rebootsecondary", reboot_secondary),
     ("PUT", "/system/firmware/promotesecondary", promote_secondary),

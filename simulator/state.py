@@ -71,6 +71,11 @@ UPDATE_STATUS_MESSAGES: dict[int, str] = {
     30: "Updating is successful",
     31: "An error has occurred during update process",
 }
+BACKUP_ERRORS: dict[int, str] = {
+    10: "Invalid backup request",
+    11: "Backup not created",
+    12: "One or more required field missing",
+}
 UPDATE_IN_PROGRESS = frozenset({26, 27, 28, 29})
 REGISTRATION_STATES = ("OK", "UNREACHABLE", "UNKNOWN")
 NONCE_TTL_S = 300.0
@@ -332,6 +337,19 @@ class PbxState:
     counters: Counter[str] = field(default_factory=Counter)
     reload_count: int = 0
     restart_count: int = 0
+    # POST /system/backup/create: the file's size, or the error code answered.
+    backup_size: int = 64 * 1024
+    backup_error: int | None = None
+    backup_error_content_type: str = "text/xml"
+    backup_disposition: str | None = 'attachment; filename="kalliopepbx-backup.tgz"'
+    backups_created: int = 0
+    # PUT /system/restart and /system/halt: seconds the PBX is then unreachable.
+    restart_down_s: float = 2.0
+    halt_down_s: float = 30.0
+    down_until: float = 0.0
+    down_reason: str = ""
+    system_restarts: int = 0
+    system_halts: int = 0
     used_nonces: dict[str, float] = field(default_factory=dict)
     cache: RenderCache = field(default_factory=RenderCache)
     tz: tzinfo = field(init=False, repr=False, default=UTC)
@@ -525,6 +543,16 @@ class PbxState:
                 "running": self.firmware_running,
                 "update_status": self.update_status,
             },
+            "power": self.power(),
+            "backup": {
+                "size": self.backup_size,
+                "error": self.backup_error,
+                "error_content_type": self.backup_error_content_type,
+                "disposition": self.backup_disposition,
+                "created": self.backups_created,
+            },
+            "system_restarts": self.system_restarts,
+            "system_halts": self.system_halts,
             "reload_count": self.reload_count,
             "restart_count": self.restart_count,
             "placed_calls": len(self.placed_calls),
@@ -640,6 +668,61 @@ class PbxState:
         if code not in UPDATE_STATUS_MESSAGES:
             raise ValueError("update status code must be 25..31")
         self.update_status = code
+
+    def set_backup(
+        self,
+        size: int | None = None,
+        error: int | None = None,
+        error_content_type: str | None = None,
+        disposition: str | None = None,
+        *,
+        keep_error: bool = False,
+        keep_disposition: bool = True,
+    ) -> None:
+        """What the next backups are: `size` bytes, or error `error` (None: none)."""
+        if size is not None:
+            if size < 0:
+                raise ValueError("size must not be negative")
+            self.backup_size = size
+        if not keep_error:
+            if error is not None and error not in BACKUP_ERRORS:
+                raise ValueError(f"backup error must be one of {sorted(BACKUP_ERRORS)}")
+            self.backup_error = error
+        if error_content_type is not None:
+            self.backup_error_content_type = error_content_type
+        if not keep_disposition:
+            self.backup_disposition = disposition
+
+    # ------------------------------------------------------------ power
+
+    def set_power_times(
+        self, restart_s: float | None = None, halt_s: float | None = None
+    ) -> None:
+        for value in (restart_s, halt_s):
+            if value is not None and not 0 <= value <= 3600:
+                raise ValueError("down times must be 0..3600 s")
+        if restart_s is not None:
+            self.restart_down_s = float(restart_s)
+        if halt_s is not None:
+            self.halt_down_s = float(halt_s)
+
+    def power_off(self, reason: str, seconds: float) -> None:
+        """Go unreachable for `seconds`; unapplied changes are lost (the
+        reference: pending changes do not survive a reboot or power failure)."""
+        self.down_until = time.monotonic() + seconds
+        self.down_reason = reason
+        if self.pending:
+            self.revert()
+
+    def power_on(self) -> None:
+        self.down_until = 0.0
+        self.down_reason = ""
+
+    def power(self) -> str:
+        """`on`, or why the PBX is unreachable (`restarting`, `halted`)."""
+        if self.down_until and time.monotonic() < self.down_until:
+            return self.down_reason
+        return "on"
 
     def reset_counters(self) -> None:
         self.counters.clear()

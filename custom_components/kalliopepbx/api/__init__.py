@@ -42,6 +42,7 @@ from .errors import (
 )
 from .event_fields import FIELD_ALIASES, EventName, EventSeverity
 from .models import (
+    BackupInfo,
     CallGroup,
     CallGroupMember,
     CallGroupPriority,
@@ -74,6 +75,7 @@ from .notifications import (
     PbxEvent,
     parse_notification,
 )
+from .system import BackupDestination
 
 __all__ = [
     "FIELD_ALIASES",
@@ -82,6 +84,8 @@ __all__ = [
     "NOTIFICATION_TEMPLATE",
     "AuthDetection",
     "AuthScheme",
+    "BackupDestination",
+    "BackupInfo",
     "BasicCredentials",
     "CallDirection",
     "CallGroup",

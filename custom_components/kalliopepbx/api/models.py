@@ -346,6 +346,19 @@ class CallGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupInfo:
+    """What `create_backup` wrote: its size and what the PBX said of the file.
+
+    `content_type` and `filename` are None when the PBX sends no such header;
+    `filename` is a bare name (directories dropped), never a path to trust.
+    """
+
+    size: int
+    content_type: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Conference:
     """A conference room, without its PINs."""
 

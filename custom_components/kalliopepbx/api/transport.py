@@ -9,12 +9,14 @@ status mapped to a `KalliopeError`, and big answers parsed off the loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import Message
 from email.utils import parsedate_to_datetime
 import re
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 from yarl import URL
@@ -25,6 +27,7 @@ from .errors import (
     KalliopeCertificateError,
     KalliopeClockSkewError,
     KalliopeConnectionError,
+    KalliopeError,
     KalliopeInputError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
@@ -53,12 +56,80 @@ DEFAULT_MAX_CONCURRENT_REQUESTS: Final = 8
 # Above this size parsing would block an event loop noticeably: use a thread.
 PARSE_IN_THREAD_ABOVE_BYTES: Final = 32 * 1024
 
+# Streamed answers (backups) are read and handed on this much at a time.
+STREAM_CHUNK_BYTES: Final = 64 * _KIB
+# Enough of a streamed answer's start to tell a document from a file.
+STREAM_PEEK_BYTES: Final = 1 * _KIB
+
 XML_ACCEPT: Final = "text/xml, application/xml;q=0.9, */*;q=0.1"
 JSON_ACCEPT: Final = "application/json"
+_EXTENDED_FILENAME = re.compile(r";\s*filename\*\s*=\s*([^;]*)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # No slashes, no leading dot: a value can never climb out of its path.
 # `*` and `#` are keypad symbols some extensions carry (`*72`, `10#`).
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9_*#-][A-Za-z0-9_.*#-]{0,63}")
+
+
+type Sink = Callable[[bytes], Awaitable[object]]
+
+
+class _SinkError(Exception):
+    """Carries a sink's exception past the transport's error mapping."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedAnswer:
+    """What a streamed answer was: bytes handed on, and its file headers."""
+
+    size: int
+    content_type: str | None
+    filename: str | None
+
+
+def disposition_filename(header: str | None) -> str | None:
+    """The file name of a `Content-Disposition` header, reduced to a bare name.
+
+    Takes `filename="a b.tgz"`, `filename=a.tgz` and RFC 5987
+    `filename*=UTF-8''a%20b.tgz` (which wins when both are sent); directories
+    and control characters are dropped, so the name can never be a path.
+    """
+    if not header:
+        return None
+    raw: str | None = None
+    extended = _EXTENDED_FILENAME.search(header)
+    if extended:
+        # RFC 5987 `charset'language'percent-encoded`; unreadable: fall back.
+        charset, _, rest = extended.group(1).strip().strip('"').partition("'")
+        value = rest.partition("'")[2]
+        try:
+            raw = unquote(value, encoding=charset or "utf-8", errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            raw = None
+        header = _EXTENDED_FILENAME.sub("", header)
+    if raw is None:
+        message = Message()
+        message["Content-Disposition"] = header
+        try:
+            raw = message.get_filename()
+        except (LookupError, ValueError):
+            return None
+    if not raw:
+        return None
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _CONTROL.sub("", name).strip()
+    return name if name not in ("", ".", "..") else None
+
+
+def check_request_id(request_id: str) -> str:
+    """A request_id as the PBX echoes it back: 1-64 letters or digits."""
+    if not _REQUEST_ID.match(request_id):
+        raise KalliopeInputError("request_id must be 1-64 letters or digits")
+    return request_id
 
 
 def path_segment(value: str, what: str) -> str:
@@ -144,22 +215,17 @@ class Transport:
         """
         params: dict[str, str] = {}
         if request_id is not None:
-            if not _REQUEST_ID.match(request_id):
-                raise KalliopeInputError("request_id must be 1-64 letters or digits")
+            check_request_id(request_id)
             if body is None and method in ("GET", "DELETE"):
                 params["request_id"] = request_id
-        headers = {"Accept": accept}
-        if body is not None:
-            headers["Content-Type"] = "text/xml; charset=utf-8"
-        credentials = self.credentials
+        credentials = self.credentials if authenticate else None
         if authenticate and credentials is None:
             raise KalliopeAuthError("no credentials configured")
         url = self._url(path)
         async with self._semaphore:
-            if authenticate and credentials is not None:
-                # Built once a slot is ours: 4.x refuses a `Created` gone stale
-                # while the request waited in the queue.
-                headers.update(credentials.headers(self._clock()))
+            # Built once a slot is ours: 4.x refuses a `Created` gone stale
+            # while the request waited in the queue.
+            headers = self._headers(accept, body, credentials)
             try:
                 async with (
                     asyncio.timeout(self._timeout),
@@ -177,25 +243,150 @@ class Transport:
                     status = response.status
                     date_header = response.headers.get("Date")
                     location = response.headers.get("Location")
-            except TimeoutError as err:
-                raise KalliopeConnectionError(
-                    f"{endpoint}: no answer within {self._timeout:g} s"
-                ) from err
-            except aiohttp.ClientPayloadError as err:
-                raise KalliopeResponseError(endpoint, "answer is truncated") from err
-            except aiohttp.ClientConnectorCertificateError as err:
-                raise KalliopeCertificateError(
-                    f"{endpoint}: the PBX's certificate is not trusted"
-                ) from err
-            except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as err:
-                raise KalliopeConnectionError(
-                    f"{endpoint}: TLS failure ({err.__class__.__name__})"
-                ) from err
-            except (aiohttp.ClientError, OSError) as err:
-                raise KalliopeConnectionError(
-                    f"{endpoint}: cannot reach the PBX ({err.__class__.__name__})"
-                ) from err
+            except (TimeoutError, aiohttp.ClientError, OSError) as err:
+                raise self._failure(err, endpoint) from err
         return self._check_status(status, payload, endpoint, date_header, location)
+
+    def _failure(self, err: BaseException, endpoint: str) -> KalliopeError:
+        """The `KalliopeError` for an exchange that failed below HTTP."""
+        if isinstance(err, TimeoutError):
+            return KalliopeConnectionError(
+                f"{endpoint}: no answer within {self._timeout:g} s"
+            )
+        if isinstance(err, aiohttp.ClientPayloadError):
+            return KalliopeResponseError(endpoint, "answer is truncated")
+        if isinstance(err, aiohttp.ClientConnectorCertificateError):
+            return KalliopeCertificateError(
+                f"{endpoint}: the PBX's certificate is not trusted"
+            )
+        if isinstance(err, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+            return KalliopeConnectionError(
+                f"{endpoint}: TLS failure ({err.__class__.__name__})"
+            )
+        return KalliopeConnectionError(
+            f"{endpoint}: cannot reach the PBX ({err.__class__.__name__})"
+        )
+
+    def _headers(
+        self, accept: str, body: bytes | None, credentials: Credentials | None
+    ) -> dict[str, str]:
+        """Request headers; call once a slot is ours (4.x `Created` goes stale)."""
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = "text/xml; charset=utf-8"
+        if credentials is not None:
+            headers.update(credentials.headers(self._clock()))
+        return headers
+
+    async def _stream(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        sink: Sink,
+        *,
+        body: bytes | None,
+        accept: str,
+        max_bytes: int | None,
+        is_document: Callable[[bytes, str | None], bool],
+        parse_document: Callable[[bytes, str], object],
+    ) -> StreamedAnswer:
+        """One exchange whose 2xx body is handed to `sink` a chunk at a time.
+
+        Never holds more than a chunk (and the peeked start) in memory. The
+        client-wide size cap does not apply, only `max_bytes` (None: none).
+        The timeout is between chunks, not for the whole transfer. When
+        `is_document(start, content_type)` says the answer is a document (an
+        XML error) rather than the file, nothing reaches `sink`: the document,
+        capped as a single answer, goes to `parse_document`, which should
+        raise; if it does not, the answer is refused anyway.
+        """
+        credentials = self.credentials
+        if credentials is None:
+            raise KalliopeAuthError("no credentials configured")
+        url = self._url(path)
+        loop = asyncio.get_running_loop()
+        async with self._semaphore:
+            # A file is wanted as it is: no compression to undo.
+            headers = self._headers(accept, body, credentials)
+            headers["Accept-Encoding"] = "identity"
+            try:
+                async with (
+                    asyncio.timeout(self._timeout) as idle,
+                    self._session.request(
+                        method,
+                        url,
+                        data=body,
+                        headers=headers,
+                        ssl=self._verify_ssl,
+                        allow_redirects=False,
+                    ) as response,
+                ):
+                    if not 200 <= response.status < 300:
+                        payload = await self._read(
+                            response, endpoint, SINGLE_ANSWER_MAX_BYTES
+                        )
+                        self._check_status(
+                            response.status,
+                            payload,
+                            endpoint,
+                            response.headers.get("Date"),
+                            response.headers.get("Location"),
+                        )
+                    content_type = response.headers.get("Content-Type")
+                    length = response.content_length
+                    if (
+                        max_bytes is not None
+                        and length is not None
+                        and length > max_bytes
+                    ):
+                        raise KalliopeResponseTooLargeError(
+                            endpoint, max_bytes, response.status
+                        )
+                    start = b""
+                    while len(start) < STREAM_PEEK_BYTES:
+                        chunk = await response.content.read(STREAM_PEEK_BYTES)
+                        if not chunk:
+                            break
+                        idle.reschedule(loop.time() + self._timeout)
+                        start += chunk
+                    if is_document(start, content_type):
+                        # Capped as one answer: Content-Length counts the start too.
+                        rest = await self._read(
+                            response, endpoint, SINGLE_ANSWER_MAX_BYTES
+                        )
+                        parse_document(start + rest, endpoint)
+                        raise KalliopeResponseError(
+                            endpoint, "a document came instead of the file"
+                        )
+                    if not start:
+                        raise KalliopeResponseError(endpoint, "empty answer")
+                    size = 0
+                    chunk = start
+                    while chunk:
+                        size += len(chunk)
+                        if max_bytes is not None and size > max_bytes:
+                            raise KalliopeResponseTooLargeError(
+                                endpoint, max_bytes, response.status
+                            )
+                        try:
+                            await sink(chunk)
+                        except Exception as err:
+                            raise _SinkError(err) from err
+                        # A sink that stalls counts as idle too.
+                        idle.reschedule(loop.time() + self._timeout)
+                        chunk = await response.content.read(STREAM_CHUNK_BYTES)
+                    if length is not None and size != length:
+                        raise KalliopeResponseError(endpoint, "answer is truncated")
+                    filename = disposition_filename(
+                        response.headers.get("Content-Disposition")
+                    )
+            except _SinkError as failed:
+                # The destination's own failure (disk full…) is the caller's.
+                raise failed.error from failed.error.__cause__
+            except (TimeoutError, aiohttp.ClientError, OSError) as err:
+                raise self._failure(err, endpoint) from err
+        return StreamedAnswer(size, content_type, filename)
 
     async def _read(
         self, response: aiohttp.ClientResponse, endpoint: str, max_bytes: int | None
