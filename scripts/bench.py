@@ -11,6 +11,10 @@ per-mailbox requests, parsing on the event loop, every entity written on
 every poll) and measures the same cycles again, so the ratios compare like
 with like on the same machine in the same run.
 
+With 1000 extensions among the sizes, a live-events section follows
+(`scripts/bench_events.py`): the same PBX with live events on, events POSTed
+to the webhook through Home Assistant's HTTP server by a sender process.
+
     scripts/bench [--sizes 10,100,1000,5000] [--latency 0,20] [--quick]
                   [--json docs/bench-results.json]
 """
