@@ -61,6 +61,7 @@ ANSWERED_SHARE = 0.7
 # Callers: most from a pool of regulars, some never seen before (phonebook lookups).
 REGULAR_CALLERS = 200
 NEW_CALLER_SHARE = 0.2
+REGISTRY_SAVE_WAIT_S = 12.0
 # How long to wait for the last writes of a phase after the last response.
 SETTLE_S = 10.0
 # Events/s at which targeted requests are counted per hour (900 calls an hour).
@@ -633,6 +634,7 @@ class EventsWorker:
 
     async def _measure(self, hass: Any, port: int, http_port: int) -> dict[str, Any]:
         from homeassistant.const import CONF_WEBHOOK_ID, EVENT_STATE_CHANGED
+        from homeassistant.core import callback
         from homeassistant.helpers import entity_registry as er
 
         from custom_components.kalliopepbx import webhook_receiver
@@ -685,7 +687,8 @@ class EventsWorker:
                     by_exten[exten].add(kind)
         extensions = sorted(x for x, kinds in by_exten.items() if len(kinds) == 2)
         recorder = Recorder(watched)
-        hass.bus.async_listen(EVENT_STATE_CHANGED, recorder.on_changed)
+        # A callback: run inside the write, not handed to the executor.
+        hass.bus.async_listen(EVENT_STATE_CHANGED, callback(recorder.on_changed))
 
         # Where the loop's time goes: decoding, and applying (tracker + writes).
         parse = Timed(webhook_receiver.parse_notification)
@@ -701,6 +704,10 @@ class EventsWorker:
             data[CONF_WEBHOOK_USERNAME],
             data[CONF_WEBHOOK_PASSWORD],
         )
+        # Home Assistant saves the registries set-up changed 10 s later, on
+        # the loop: not something an event should be charged with.
+        await asyncio.sleep(REGISTRY_SAVE_WAIT_S)
+        await hass.async_block_till_done()
         plan = Plan(extensions)
         phases: dict[str, Any] = {}
         intervals_during: dict[str, float | None] = {}
