@@ -688,7 +688,9 @@ class EventsWorker:
         extensions = sorted(x for x, kinds in by_exten.items() if len(kinds) == 2)
         recorder = Recorder(watched)
         # A callback: run inside the write, not handed to the executor.
-        hass.bus.async_listen(EVENT_STATE_CHANGED, callback(recorder.on_changed))
+        hass.bus.async_listen(
+            EVENT_STATE_CHANGED, callback(lambda event: recorder.on_changed(event))
+        )
 
         # Where the loop's time goes: decoding, and applying (tracker + writes).
         parse = Timed(webhook_receiver.parse_notification)
