@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import gc
 import json
 import math
+import os
 import random
+import resource
 import socket
 import sys
 import tempfile
@@ -730,12 +732,17 @@ class EventsWorker:
                 blocks_before = sys.getallocatedblocks()
                 rss0 = _rss_bytes()
                 await asyncio.sleep(0)
+                switches0 = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
                 cpu0 = time.thread_time()
                 wall = await sender.go()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(recorder.complete.wait(), SETTLE_S)
                 await hass.async_block_till_done()
                 cpu = time.thread_time() - cpu0
+                # Preemptions: on a shared machine, latency that is not ours.
+                switches = (
+                    resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches0
+                )
                 parse_cpu, _ = parse.take()
                 process_cpu, processed = process.take()
                 gc_phase = gc_watch.summary()
@@ -756,6 +763,8 @@ class EventsWorker:
                     "process_cpu_ms_per_event": process_cpu * 1000 / len(planned),
                     **_round_trips(timings),
                     "gc": gc_phase,
+                    "involuntary_switches": switches,
+                    "load_average_1min": os.getloadavg()[0],
                     **compare(planned, timings["starts"], recorder),
                 }
                 if rate == 0:
@@ -1024,6 +1033,8 @@ def events_table(events: dict[str, Any]) -> str:
         "lost",
         "reord",
         "not 200",
+        "preempt",
+        "load",
     )
     rows = []
     for name, p in events["phases"].items():
@@ -1043,6 +1054,8 @@ def events_table(events: dict[str, Any]) -> str:
                 str(p["state_changes_lost"]),
                 str(p["extensions_reordered"]),
                 str(p["status_not_200"]),
+                str(p.get("involuntary_switches", "-")),
+                f"{p['load_average_1min']:.1f}" if "load_average_1min" in p else "-",
             )
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
