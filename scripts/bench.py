@@ -11,6 +11,10 @@ per-mailbox requests, parsing on the event loop, every entity written on
 every poll) and measures the same cycles again, so the ratios compare like
 with like on the same machine in the same run.
 
+With 1000 extensions among the sizes, a live-events section follows
+(`scripts/bench_events.py`): the same PBX with live events on, events POSTed
+to the webhook through Home Assistant's HTTP server by a sender process.
+
     scripts/bench [--sizes 10,100,1000,5000] [--latency 0,20] [--quick]
                   [--json docs/bench-results.json]
 """
@@ -36,6 +40,15 @@ import sys
 import tempfile
 import time
 from typing import Any
+
+from scripts.bench_events import (
+    EVENTS_SIZE,
+    EventsWorker,
+    events_budget,
+    events_section,
+    events_table,
+    serve_sender,
+)
 
 ROOT = Path(__file__).absolute().parent.parent
 DEFAULT_JSON = ROOT / "docs" / "bench-results.json"
@@ -447,6 +460,8 @@ class Worker:
     async def _measure_all(self, port: int) -> dict[str, Any]:
         from homeassistant.helpers import entity_registry as er
 
+        from scripts.bench_events import intervals_s
+
         hass = self.hass
         gc.collect()
         rss_before = _rss_bytes()
@@ -477,6 +492,7 @@ class Worker:
         runtime = entry.runtime_data
         mailboxes = runtime.voicemail.mailboxes_to_poll()
         concurrency = runtime.voicemail.concurrency
+        update_intervals = intervals_s(runtime)
         cycles = await self._cycles(runtime, mailboxes, baseline=False)
         baseline = await self._baseline(runtime, mailboxes)
         await hass.config_entries.async_unload(entry.entry_id)
@@ -495,11 +511,12 @@ class Worker:
             "setup_gc": setup_gc,
             "load_average": os.getloadavg(),
             "rss_growth_mb": (rss_after - rss_before) / 2**20,
+            "update_intervals_s": update_intervals,
             "cycles": {c.name: asdict(c) for c in cycles},
             "baseline": {c.name: asdict(c) for c in baseline},
         }
 
-    def _entry(self, port: int) -> Any:
+    def _entry(self, port: int, options: dict[str, Any] | None = None) -> Any:
         from homeassistant.const import (
             CONF_HOST,
             CONF_PORT,
@@ -533,6 +550,7 @@ class Worker:
                 CONF_PBX_ID: PBX_ID,
                 "serial_number": None,
             },
+            options=options or {},
             # The bench drives every cycle itself.
             pref_disable_polling=True,
         )
@@ -716,13 +734,19 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_worker(size: int, latency_ms: float, quick: bool) -> dict[str, Any]:
-    """One configuration in a fresh process (clean memory and patches)."""
+def run_worker(
+    size: int, latency_ms: float, quick: bool, events: str | None = None
+) -> dict[str, Any]:
+    """One configuration in a fresh process (clean memory and patches).
+
+    `events`: "setup" or "full" for the live-events worker instead.
+    """
     command = [
         sys.executable,
         "-m",
         "scripts.bench",
         "--worker",
+        *(("--events", events) if events else ()),
         "--sizes",
         str(size),
         "--latency",
@@ -964,6 +988,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
+        "--events", choices=("setup", "full"), default=None, help=argparse.SUPPRESS
+    )
+    parser.add_argument("--send-events", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--serve-simulator", action="store_true", help=argparse.SUPPRESS
     )
     return parser.parse_args(argv)
@@ -985,6 +1013,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_simulator:
         asyncio.run(_serve_simulator(sizes[0], latencies[0], args.seed))
         return 0
+    if args.send_events:
+        asyncio.run(serve_sender())
+        return 0
+    if args.worker and args.events:
+        result = asyncio.run(
+            EventsWorker(
+                sizes[0],
+                latencies[0],
+                quick=args.quick,
+                setup_only=args.events == "setup",
+            ).run()
+        )
+        sys.stdout.write(json.dumps(result) + "\n")
+        return 0
     if args.worker:
         result = asyncio.run(Worker(sizes[0], latencies[0], args.quick).run())
         sys.stdout.write(json.dumps(result) + "\n")
@@ -999,7 +1041,25 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             results.append(run_worker(size, latency, args.quick))
             sys.stderr.write(f"bench:   done in {time.perf_counter() - t0:.0f} s\n")
+    events = None
+    if EVENTS_SIZE in sizes:
+        # Live events at the first latency: beside the 1000-extension worker
+        # above (off), the same PBX with them on, and a small one for the
+        # fixed cost of an entry.
+        latency = latencies[0]
+        small = min(sizes)
+        sys.stderr.write(f"bench: live events, {EVENTS_SIZE} extensions ...\n")
+        sys.stderr.flush()
+        t0 = time.perf_counter()
+        events = events_section(
+            results,
+            run_worker(small, latency, args.quick, events="setup"),
+            run_worker(EVENTS_SIZE, latency, args.quick, events="full"),
+        )
+        sys.stderr.write(f"bench:   done in {time.perf_counter() - t0:.0f} s\n")
     checks = budget(results)
+    if events is not None:
+        checks += events_budget(events)
     report = {
         "machine": machine(),
         "sizes": list(sizes),
@@ -1007,11 +1067,14 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "duration_s": round(time.perf_counter() - started, 1),
         "results": results,
+        "events": events,
         "budget": checks,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     out = [table(results), ""]
+    if events is not None:
+        out += [events_table(events), ""]
     marks = {True: "ok  ", False: "MISS", None: "info"}
     out += [
         f"{marks[c['ok']]}  {c['what']}: {c['measured']} (budget {c['limit']})"
