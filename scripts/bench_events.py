@@ -257,6 +257,10 @@ class Plan:
         self._rng.shuffle(self._extensions)
         self._next_exten = 0
         self._event_id = 0
+        # The PBX's clock never runs backwards: a phase planned while the one
+        # before was faster than its nominal rate must not stamp events older
+        # than that phase's (the tracker would rightly drop them as stale).
+        self._next_stamp = 0.0
         self._call = 0
         self._fresh = 0
         self._regulars = [f"06{self._rng.randrange(10**8):08d}" for _ in range(200)]
@@ -314,7 +318,7 @@ class Plan:
         concurrent = min(concurrent, len(self._extensions) // 2)
         slots: list[Iterator[Any]] = []
         out: list[Planned] = []
-        started = time.time()
+        started = max(time.time(), self._next_stamp)
         turn = 0
         planned = 0
         while slots or planned < count:
@@ -342,6 +346,7 @@ class Plan:
             ):
                 body = body.replace(placeholder, value)
             out.append(Planned(body, exten, state, notice))
+            self._next_stamp = stamp + 0.1
         return out
 
 
@@ -783,6 +788,12 @@ class EventsWorker:
                         "allocated_blocks_per_event": blocks / len(planned),
                     }
                 phases[name] = phase
+            # The mailbox refreshes the last missed calls asked for come a
+            # moment later: count them here, not in the cycles below.
+            from custom_components.kalliopepbx.live_voicemail import REFRESH_DELAY
+
+            await asyncio.sleep(REFRESH_DELAY + 1)
+            await hass.async_block_till_done(wait_background_tasks=True)
             targeted = _collapse(await self._control("GET", "/counters"))
         finally:
             if sender.proc.stdin is not None:
@@ -795,7 +806,7 @@ class EventsWorker:
         # A cycle of each coordinator, as it polls while events arrive.
         per_cycle: dict[str, dict[str, int]] = {}
         for name, coordinator in coordinators(runtime).items():
-            await hass.async_block_till_done()
+            await hass.async_block_till_done(wait_background_tasks=True)
             await self._control("POST", "/counters/reset")
             await coordinator.async_refresh()
             await hass.async_block_till_done()
