@@ -591,6 +591,74 @@ class EventsWorker:
         self.control: Any = None
         self.control_url = ""
 
+    async def _voicemail_after_missed(
+        self, hass: Any, runtime: Any, live: Any, http_port: int, data: Any
+    ) -> float | None:
+        """A missed call placed through the simulator, as the PBX sends it: the
+        seconds from its end event to the left message's count in Home Assistant.
+        """
+        from homeassistant.const import CONF_WEBHOOK_ID
+
+        from custom_components.kalliopepbx.api import NOTIFICATION_TEMPLATE
+        from custom_components.kalliopepbx.const import (
+            CONF_WEBHOOK_PASSWORD,
+            CONF_WEBHOOK_USERNAME,
+        )
+
+        action = await self._control(
+            "POST",
+            "/notifications/actions",
+            {
+                "name": "Home Assistant",
+                "url": f"http://127.0.0.1:{http_port}/api/webhook/{data[CONF_WEBHOOK_ID]}",
+                "method": "POST",
+                "auth": "basic",
+                "username": data[CONF_WEBHOOK_USERNAME],
+                "password": data[CONF_WEBHOOK_PASSWORD],
+                "content": NOTIFICATION_TEMPLATE,
+            },
+        )
+        for event in (
+            "pbx.call.start",
+            "pbx.call.end",
+            "pbx.extension.incomingcall",
+            "pbx.extension.missedcall",
+        ):
+            await self._control(
+                "POST",
+                "/notifications/list",
+                {"name": event, "event": event, "action": action["id"]},
+            )
+        mailbox = sorted(runtime.voicemail.mailboxes_to_poll())[0]
+        before = runtime.voicemail_count(mailbox).new
+        ended: list[float] = []
+        follow = live.on_unanswered
+
+        def unanswered(extens: set[str]) -> None:
+            if mailbox in extens and not ended:
+                ended.append(time.monotonic())
+            if follow is not None:
+                follow(extens)
+
+        live.on_unanswered = unanswered
+        await self._control(
+            "POST",
+            "/call",
+            {
+                "from": "+390612345678",
+                "to": mailbox,
+                "outcome": "missed",
+                "ring_time": 1,
+            },
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            count = runtime.voicemail_count(mailbox)
+            if ended and count is not None and count.new > before:
+                return time.monotonic() - ended[0]
+            await asyncio.sleep(0.05)
+        return None
+
     async def _control(self, method: str, path: str, body: Any = None) -> Any:
         async with self.control.request(
             method, f"{self.control_url}{path}", json=body
@@ -803,6 +871,10 @@ class EventsWorker:
             if sender.proc.returncode is None:
                 sender.proc.kill()
 
+        voicemail_after_missed = await self._voicemail_after_missed(
+            hass, runtime, live, http_port, data
+        )
+
         # A cycle of each coordinator, as it polls while events arrive.
         per_cycle: dict[str, dict[str, int]] = {}
         for name, coordinator in coordinators(runtime).items():
@@ -818,6 +890,7 @@ class EventsWorker:
                 "phases": phases,
                 "events_sent": events_sent,
                 "targeted_requests": targeted,
+                "voicemail_after_missed_s": voicemail_after_missed,
                 "caller_name_lookups": live.names.lookups,
                 "update_intervals_s": intervals_during,
                 "requests_per_cycle": per_cycle,
@@ -876,6 +949,7 @@ def events_section(
         "received": on["received"],
         "duplicates": on["duplicates"],
         "setup_s_on": on["setup_s"],
+        "voicemail_after_missed_s": on.get("voicemail_after_missed_s"),
         "worker_on": {k: v for k, v in on.items() if k != "phases"},
         "worker_small_on": small_on,
     }
@@ -999,12 +1073,19 @@ def events_budget(events: dict[str, Any]) -> list[dict[str, Any]]:
     if "ratio_on_to_off" in requests:
         check(
             f"PBX requests an hour, live events on / off ({tag})",
-            "information",
+            "<= 0.2x",
             f"{requests['on']['total_per_hour']:.0f} / "
             f"{requests['off']['total_per_hour']:.0f}"
             f" = {requests['ratio_on_to_off']:.2f}x",
-            None,
+            requests["ratio_on_to_off"] <= 0.2,
         )
+    shown = events.get("voicemail_after_missed_s")
+    check(
+        f"live events: voicemail left after a missed call, end event to count shown ({tag})",
+        "<= 10 s",
+        "never shown" if shown is None else f"{shown:.1f} s",
+        shown is not None and shown <= 10,
+    )
     return checks
 
 
