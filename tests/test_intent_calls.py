@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-import shutil
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -18,8 +17,7 @@ from homeassistant.components.homeassistant.exposed_entities import (
     async_expose_entity,
 )
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import entity_registry as er, intent
-from homeassistant.setup import async_setup_component
+from homeassistant.helpers import intent
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -28,9 +26,8 @@ from custom_components.kalliopepbx.const import (
     DOMAIN,
 )
 
-from .conftest import PBX_ID
 from .live_helpers import Post, call, notification
-from .test_intents import EXPOSED, SENTENCES, refused, say, speech
+from .test_intents import install_assist, refused, say, speech
 
 # 09:00 in Rome (UTC+1 in December).
 START = datetime.fromisoformat("2026-12-02T08:00:00+00:00")
@@ -54,17 +51,7 @@ async def assist(
     """The shipped sentences installed, three extensions exposed, Rome's clock."""
     freezer.move_to(START)
     await hass.config.async_set_time_zone("Europe/Rome")
-    shutil.copytree(SENTENCES, tmp_path / "custom_sentences")
-    hass.config.config_dir = str(tmp_path)
-    assert await async_setup_component(hass, "homeassistant", {})
-    assert await async_setup_component(hass, "conversation", {})
-    registry = er.async_get(hass)
-    for exten in EXPOSED:
-        entity_id = registry.async_get_entity_id(
-            "binary_sensor", DOMAIN, f"{PBX_ID}_{exten}_registered"
-        )
-        assert entity_id is not None
-        async_expose_entity(hass, "conversation", entity_id, True)
+    await install_assist(hass, tmp_path)
 
 
 @pytest.fixture

@@ -52,8 +52,13 @@ async def assist(
     hass: HomeAssistant, reference_integration: Any, tmp_path: Path
 ) -> None:
     """The conversation agent with the shipped sentences, as a user installs them."""
-    shutil.copytree(SENTENCES, tmp_path / "custom_sentences")
-    hass.config.config_dir = str(tmp_path)
+    await install_assist(hass, tmp_path)
+
+
+async def install_assist(hass: HomeAssistant, config_dir: Path) -> None:
+    """The shipped sentences in `config_dir`, the agent, `EXPOSED` exposed to it."""
+    shutil.copytree(SENTENCES, config_dir / "custom_sentences")
+    hass.config.config_dir = str(config_dir)
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "conversation", {})
     registry = er.async_get(hass)
