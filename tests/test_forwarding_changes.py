@@ -225,7 +225,6 @@ async def test_unapplied_change_is_a_repair_issue_across_restarts(
     assert issue is not None
     assert issue.translation_key == "unapplied_forwarding"
     assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["extensions"] == "201"
     assert issue.translation_placeholders["changes"] == "201: forward_to_exten 205"
 
     await press(hass, button)
@@ -314,7 +313,6 @@ async def test_stop_between_write_and_apply_leaves_an_issue(
     assert issue is not None
     assert issue.translation_placeholders == {
         "title": config_entry.title,
-        "extensions": "201",
         "changes": "201: forward_to_exten 205",
     }
     await press(hass, APPLY)
@@ -361,3 +359,31 @@ async def test_action_needs_the_whole_outbound_line(
     assert err.value.translation_key == "gateway_id_and_type"
     assert pbx_state.get_failover("201") == before
     assert sum(pbx_state.counters.values()) == 0
+
+
+async def test_unapplied_change_saved_by_an_earlier_version_is_still_shown(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    pbx_state: PbxState,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Earlier versions kept a failover per extension; the issue still names it."""
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    hass_storage[f"{DOMAIN}.{config_entry.entry_id}.forwarding"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{config_entry.entry_id}.forwarding",
+        "data": {
+            "previous": {},
+            "targets": {},
+            "unapplied": {"201": {"type": "FORWARD_TO_EXTEN", "destination": "205"}},
+        },
+    }
+    pbx_state.pending = True
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    issue = unapplied_issue(hass, config_entry)
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "title": config_entry.title,
+        "changes": "201: forward_to_exten 205",
+    }

@@ -1,7 +1,7 @@
 """PBX commands: one path for a button press and for its action.
 
-Apply and revert run under the forwarding lock (never in the middle of a
-forwarding change) and refresh what they touched; the engine commands go
+Apply and revert run under the configuration lock (never in the middle of a
+configuration change) and refresh what they touched; the engine commands go
 straight to the PBX. Either way only administrators (or no user: automations)
 may send them, and client errors come back translated.
 """

@@ -4,12 +4,11 @@ Before the first change to an extension's failover, the failover the PBX had
 is saved in Home Assistant's storage; clearing the forwarding puts exactly
 that back, also after a restart. Each change is applied on the PBX at once,
 but never together with changes someone else left pending, and is read back
-afterwards. A change written but not applied (a failed apply, a restart in
-between) is remembered and shown as a repair issue until it is applied or
-reverted.
+afterwards (`config_changes.py`, which every configuration change shares).
 
 The pure failover logic is in `failover.py`, storage in
-`forwarding_store.py`, the repair issue in `unapplied.py`.
+`forwarding_store.py`, the repair issue of an unapplied change in
+`unapplied.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .api import Failover, FailoverType, KalliopeApiError, KalliopeError, UserConfig
+from .config_changes import ConfigChanges
 from .const import CONF_ALLOWED_NUMBERS, DOMAIN
 from .errors import translate_error
 from .failover import (
@@ -32,7 +32,7 @@ from .failover import (
     known_gateway,
     whole_failover,
 )
-from .forwarding_store import ForwardingStorage
+from .forwarding_store import ForwardingStorage, forwarding_change_key
 from .phone_numbers import AllowedNumbers, InvalidNumberError, normalize_number
 from .unapplied import UnappliedChanges
 
@@ -49,9 +49,13 @@ class ForwardingManager:
         self.entry = entry
         self._storage = ForwardingStorage(hass, entry.entry_id)
         self._unapplied = UnappliedChanges(hass, entry, self._storage)
-        # One configuration change at a time per PBX: forwarding set, apply,
-        # revert (buttons and actions too) and the refresh after each.
-        self.lock = asyncio.Lock()
+        # Every configuration change of this PBX, forwarding among them.
+        self.changes = ConfigChanges(hass, entry, self._unapplied)
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """One configuration change at a time per PBX."""
+        return self.changes.lock
 
     async def async_load(self) -> None:
         """Read what earlier runs saved."""
@@ -205,7 +209,7 @@ class ForwardingManager:
 
     async def _async_set_locked(self, exten: str, failover: Failover) -> None:
         try:
-            await self._refuse_foreign_pending()
+            await self.changes.refuse_foreign_pending()
             config = await self._config(exten)
             failover = self._whole_failover(exten, failover, config)
             newly_saved = False
@@ -240,7 +244,7 @@ class ForwardingManager:
                     ):
                         return
                     saved = default_failover(exten, config.vm_enabled)
-                await self._refuse_foreign_pending()
+                await self.changes.refuse_foreign_pending()
                 await self._write_and_apply(
                     exten, self._whole_failover(exten, saved, config)
                 )
@@ -266,20 +270,11 @@ class ForwardingManager:
     async def _write_and_apply(self, exten: str, failover: Failover) -> None:
         """Write, apply, read back; until applied the change is remembered."""
         client = self.entry.runtime_data.client
-        unapplied = self._unapplied
-        await unapplied.async_remember(exten, failover)
-        unapplied.changing = True
-        try:
-            try:
-                await client.set_failover(exten, failover)
-            except KalliopeApiError:
-                # Refused: nothing was written.
-                await unapplied.async_forget(exten)
-                raise
-            await self._apply()
-            await unapplied.async_forget(exten)
-        finally:
-            unapplied.changing = False
+        await self.changes.write_and_apply(
+            forwarding_change_key(exten),
+            f"{exten}: {describe(failover)}",
+            lambda: client.set_failover(exten, failover),
+        )
         await self._check_applied(exten, failover)
 
     async def _check_applied(self, exten: str, expected: Failover) -> None:
@@ -308,32 +303,6 @@ class ForwardingManager:
             )
         return config
 
-    async def _refuse_foreign_pending(self) -> None:
-        """Applying would also apply someone else's unfinished changes."""
-        if await self.entry.runtime_data.client.pending():
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="changes_already_pending"
-            )
-
-    async def _apply(self) -> None:
-        """Apply; if that fails, the change stays pending and the caller is told."""
-        client = self.entry.runtime_data.client
-        try:
-            applied = await client.apply()
-            still_pending = not applied and await client.pending()
-        except KalliopeError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="apply_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        if still_pending:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="apply_failed",
-                translation_placeholders={"error": "the PBX refused to apply"},
-            )
-
     async def async_pending_command(
         self, command: str, request: Callable[[], Awaitable[bool]]
     ) -> None:
@@ -356,10 +325,7 @@ class ForwardingManager:
 
     async def async_refresh(self) -> None:
         """Fetch what a configuration change touched; hold the lock."""
-        runtime = self.entry.runtime_data
-        await runtime.registrations.async_refresh()
-        await runtime.system.async_refresh()
-        self._unapplied.pending_changed()
+        await self.changes.async_refresh()
 
     async def async_remove(self) -> None:
         """The entry is deleted: its saved data goes too."""

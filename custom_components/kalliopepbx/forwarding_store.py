@@ -7,7 +7,9 @@ from typing import Any, NotRequired, TypedDict
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
+from .api import Failover
 from .const import DOMAIN
+from .failover import describe
 
 STORAGE_VERSION = 1
 
@@ -17,8 +19,8 @@ class ForwardingStoreData(TypedDict):
 
     previous: dict[str, dict[str, Any]]
     targets: dict[str, str]
-    # Written to the PBX, not yet known to be applied.
-    unapplied: NotRequired[dict[str, dict[str, Any]]]
+    # Changes written to the PBX, not yet known to be applied: what each was.
+    unapplied: NotRequired[dict[str, str]]
 
 
 def storage_key(entry_id: str) -> str:
@@ -47,7 +49,7 @@ class ForwardingStorage:
             self._data = {
                 "previous": dict(stored.get("previous", {})),
                 "targets": dict(stored.get("targets", {})),
-                "unapplied": dict(stored.get("unapplied", {})),
+                "unapplied": _unapplied_descriptions(stored.get("unapplied", {})),
             }
 
     @property
@@ -61,8 +63,8 @@ class ForwardingStorage:
         return self._data["targets"]
 
     @property
-    def unapplied(self) -> dict[str, dict[str, Any]]:
-        """Extension -> a failover written to the PBX, not known to be applied."""
+    def unapplied(self) -> dict[str, str]:
+        """A change's key -> what was written to the PBX, not known to be applied."""
         return self._data.setdefault("unapplied", {})
 
     async def async_save(self) -> None:
@@ -77,3 +79,20 @@ class ForwardingStorage:
     async def async_remove(self) -> None:
         """Delete the file (the entry is deleted)."""
         await self._store.async_remove()
+
+
+def forwarding_change_key(exten: str) -> str:
+    """Which unapplied change an extension's forwarding change replaces."""
+    return f"forwarding:{exten}"
+
+
+def _unapplied_descriptions(stored: dict[str, Any]) -> dict[str, str]:
+    """Unapplied changes; earlier versions kept a failover per extension."""
+    unapplied: dict[str, str] = {}
+    for key, value in stored.items():
+        if isinstance(value, str):
+            unapplied[key] = value
+        elif isinstance(value, dict):
+            described = describe(Failover.from_dict(value))
+            unapplied[forwarding_change_key(key)] = f"{key}: {described}"
+    return unapplied

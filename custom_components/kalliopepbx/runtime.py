@@ -12,6 +12,7 @@ from .api import KalliopeClient, Registration, UserConfig, VoicemailCount
 from .const import CONF_VOICEMAIL_SENSORS
 
 if TYPE_CHECKING:
+    from .config_changes import ConfigChanges
     from .coordinator import (
         RegistrationsCoordinator,
         SystemCoordinator,
@@ -40,6 +41,11 @@ class KalliopeRuntimeData:
     options: dict[str, Any] = field(default_factory=dict, repr=False)
     # One device description per extension, shared by its entities.
     device_infos: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def changes(self) -> ConfigChanges:
+        """The per-PBX path of every configuration change made from here."""
+        return self.forwarding.changes
 
     def registration(self, exten: str) -> Registration | None:
         """An extension's registration, if the PBX lists one."""

@@ -1,6 +1,7 @@
-"""Forwarding changes written to the PBX but not applied, as a repair issue.
+"""Configuration changes written to the PBX but not applied, as a repair issue.
 
-Each change is remembered before it is written and forgotten once applied.
+Each change (forwarding, call group members, voicemail, contacts) is
+remembered before it is written and forgotten once applied.
 One left over (a failed apply, a restart in between) is shown as a fixable
 issue while the PBX has pending changes, and goes when they are applied or
 reverted, here or on the PBX.
@@ -13,9 +14,7 @@ from typing import TYPE_CHECKING
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .api import Failover
 from .const import DOMAIN
-from .failover import describe
 from .forwarding_store import ForwardingStorage
 from .health import async_show_issue
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def unapplied_issue_id(entry_id: str) -> str:
-    """The repair issue of one PBX's unapplied forwarding change."""
+    """The repair issue of one PBX's unapplied change (forwarding the first)."""
     return f"unapplied_forwarding_{entry_id}"
 
 
@@ -59,14 +58,14 @@ class UnappliedChanges:
         self._entry.async_on_unload(self.delete_issue)
         self.pending_changed()
 
-    async def async_remember(self, exten: str, failover: Failover) -> None:
-        """About to write `failover`: saved before the PBX sees it."""
-        self._storage.unapplied[exten] = failover.as_dict()
+    async def async_remember(self, key: str, description: str) -> None:
+        """About to write a change: saved before the PBX sees it."""
+        self._storage.unapplied[key] = description
         await self._storage.async_save()
 
-    async def async_forget(self, exten: str) -> None:
+    async def async_forget(self, key: str) -> None:
         """Applied, or refused before anything was written."""
-        del self._storage.unapplied[exten]
+        del self._storage.unapplied[key]
         await self._storage.async_save()
 
     @callback
@@ -89,17 +88,13 @@ class UnappliedChanges:
             self._storage.save_soon()
             self.delete_issue()
             return
-        changes = "; ".join(
-            f"{exten}: {describe(Failover.from_dict(failover))}"
-            for exten, failover in sorted(unapplied.items())
-        )
+        changes = "; ".join(description for _, description in sorted(unapplied.items()))
         async_show_issue(
             self._hass,
             self.issue_id,
             "unapplied_forwarding",
             {
                 "title": self._entry.title,
-                "extensions": ", ".join(sorted(unapplied)),
                 "changes": changes,
             },
             severity=ir.IssueSeverity.WARNING,
