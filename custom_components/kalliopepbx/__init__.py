@@ -18,6 +18,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import KalliopeClient, credentials_from_dict
+from .callgroups import CallGroupMembers
 from .compat import AUTOMATIC_OPTIONS_RELOAD
 from .const import CONF_AUTH, CONF_PBX_ID, DOMAIN, REQUEST_TIMEOUT
 from .coordinator import (
@@ -82,6 +83,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
     voicemail = VoicemailCoordinator(system)
     forwarding = ForwardingManager(hass, entry)
     await forwarding.async_load()
+    callgroups = CallGroupMembers(hass, entry)
+    await callgroups.async_load()
     live = LiveEvents(
         hass,
         entry,
@@ -113,11 +116,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         system=system,
         forwarding=forwarding,
         live=live,
+        callgroups=callgroups,
         pbx_device_id=pbx_device.id,
         options=dict(entry.options),
     )
     # A forwarding change an earlier run wrote but did not apply shows up now.
     forwarding.async_start()
+    callgroups.async_start()
 
     @callback
     def refresh_system_soon() -> None:
@@ -178,6 +183,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) ->
 async def async_remove_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> None:
     """The PBX was removed: drop the forwarding it would have restored, and its calls."""
     await ForwardingManager(hass, entry).async_remove()
+    await CallGroupMembers(hass, entry).async_remove()
     await async_remove_live_events(hass, entry.entry_id)
 
 

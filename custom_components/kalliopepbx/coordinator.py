@@ -23,6 +23,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
 from .api import (
+    CallGroup,
     KalliopeAuthError,
     KalliopeClient,
     KalliopeConnectionError,
@@ -252,7 +253,7 @@ class VoicemailCoordinator(KalliopeCoordinator[VoicemailData]):
 
 
 class SystemCoordinator(KalliopeCoordinator[SystemData]):
-    """Licence, firmware and extension configuration, every 10 minutes."""
+    """Licence, firmware, extension configuration and call groups, every 10 minutes."""
 
     source = "system"
     interval = SYSTEM_INTERVAL
@@ -275,6 +276,9 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         # network trouble so devices are not removed by an outage.
         self.known_extensions: Mapping[str, UserConfig] = {}
         self.extensions_fetched = False
+        # The last call groups the PBX listed, kept through failures like
+        # the extensions, so their entities are not removed by an outage.
+        self.known_callgroups: Mapping[str, CallGroup] = {}
 
     async def _fetch(self) -> SystemData:
         unsupported: set[str] = set()
@@ -304,10 +308,11 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         ):
             # Unreachable or refused credentials: the rest would fail alike.
             raise errors["license"]
-        firmware, update_state, configs = await asyncio.gather(
+        firmware, update_state, configs, groups = await asyncio.gather(
             optional("firmware", self.client.firmware()),
             optional("firmware_update_status", self.client.firmware_update_status()),
             optional("users_configs", self.client.users_configs()),
+            optional("callgroups", self.client.callgroups()),
         )
         if configs is None and "users_configs" in unsupported:
             configs = await self._configs_from_brief(optional)
@@ -339,12 +344,21 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
                     if config.exten in self.extension_filter
                 }
                 self.extensions_fetched = True
+        callgroups: Mapping[str, CallGroup] | None = None
+        if groups is not None:
+            callgroups, _ = merge_changes(
+                self.known_callgroups, ((group.id, group) for group in groups)
+            )
+            self.known_callgroups = callgroups
+        elif "callgroups" in unsupported:
+            self.known_callgroups = {}
         data = SystemData(
             license=license_info,
             license_refused_code=refused_code,
             firmware=firmware,
             update_state=update_state,
             extensions=extensions,
+            callgroups=callgroups,
             unsupported=frozenset(unsupported),
             failed=frozenset(errors),
         )

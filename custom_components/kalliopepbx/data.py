@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .api import (
+    CallGroup,
     FirmwareInfo,
     FirmwareUpdateState,
     LicenseInfo,
@@ -67,7 +68,7 @@ class VoicemailData:
 
 @dataclass(frozen=True, slots=True)
 class SystemData:
-    """Licence, firmware and extension configuration.
+    """Licence, firmware, extension configuration and call groups.
 
     A field is None when the PBX did not answer it this cycle (licence
     refusal, or a bad answer: then `failed` names the endpoint) and
@@ -79,6 +80,8 @@ class SystemData:
     firmware: FirmwareInfo | None
     update_state: FirmwareUpdateState | None
     extensions: Mapping[str, UserConfig] | None
+    # Call groups by id; None when the PBX did not list them this cycle.
+    callgroups: Mapping[str, CallGroup] | None = None
     unsupported: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
 

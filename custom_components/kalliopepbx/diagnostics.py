@@ -23,6 +23,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 
 from .api import FailoverType, UserConfig
+from .callgroups import members_in_order
 from .const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
@@ -180,6 +181,19 @@ async def async_get_config_entry_diagnostics(
             },
             TO_REDACT,
         ),
+        # Counts only: which extensions ring where says who works with whom.
+        "callgroups": {
+            "count": len(runtime.system.known_callgroups),
+            "listed_this_cycle": system is not None and system.callgroups is not None,
+            "members": {
+                group_id: {
+                    "members": len(members_in_order(group)),
+                    "priorities": [len(p.members) for p in group.priorities],
+                    "enabled": group.enabled,
+                }
+                for group_id, group in runtime.system.known_callgroups.items()
+            },
+        },
         "voicemail": {
             "polled_mailboxes": len(voicemail.counts) + len(voicemail.failed)
             if voicemail

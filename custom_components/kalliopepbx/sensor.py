@@ -13,6 +13,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import (
@@ -27,6 +28,7 @@ from .api import (
     VoicemailCount,
 )
 from .call_entities import async_add_live_sensors
+from .callgroup_entities import async_add_callgroup_sensors
 from .coordinator import TOTAL_VOICEMAIL_KEY
 from .data import SystemData
 from .entity import (
@@ -34,7 +36,7 @@ from .entity import (
     KalliopeEntityDescription,
     platform_setup,
 )
-from .runtime import KalliopeRuntimeData
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .sources import (
     EXTENSION_CONFIG,
     MAILBOX,
@@ -275,6 +277,14 @@ class KalliopeSensor(KalliopeEntity[Any], SensorEntity):
         return self._attributes(self.model)
 
 
+def _add_live_and_callgroup_sensors(
+    entry: KalliopeConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Sensors not described here: live call sensors, one per call group."""
+    async_add_live_sensors(entry, async_add_entities)
+    async_add_callgroup_sensors(entry, async_add_entities)
+
+
 # PBX sensors turned off in the options are removed rather than left orphaned.
 async_setup_entry = platform_setup(
     Platform.SENSOR,
@@ -282,5 +292,5 @@ async_setup_entry = platform_setup(
     pbx=PBX_SENSORS,
     extensions=EXTENSION_SENSORS,
     prune_pbx=True,
-    also=async_add_live_sensors,
+    also=_add_live_and_callgroup_sensors,
 )

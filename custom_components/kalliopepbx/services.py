@@ -31,6 +31,7 @@ from .api import (
     KalliopeApiError,
     KalliopeError,
 )
+from .callgroup_services import async_setup_callgroup_services
 from .commands import (
     APPLY_CHANGES,
     RELOAD_PBX_ENGINE,
@@ -216,3 +217,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
             hass, DOMAIN, command.key, bind(hass, _pbx_command(command)), ENTRY_SCHEMA
         )
     async_setup_lookup_services(hass)
+    async_setup_callgroup_services(hass)

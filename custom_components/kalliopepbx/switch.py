@@ -1,4 +1,4 @@
-"""Call forwarding of an extension as a switch."""
+"""Switches of an extension: call forwarding, and ringing in call groups."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from homeassistant.components.switch import SwitchEntity, SwitchEntityDescriptio
 from homeassistant.const import EntityCategory, Platform
 
 from .api import UserConfig
+from .callgroup_entities import async_add_callgroup_switches
 from .entity import (
     KalliopeEntity,
     KalliopeEntityDescription,
@@ -64,7 +65,11 @@ class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
         await self.runtime.forwarding.async_clear(self.extension)
 
 
-# One forwarding switch per extension, now and when extensions appear.
+# One forwarding switch per extension, now and when extensions appear; the
+# call group switches follow the PBX's groups.
 async_setup_entry = platform_setup(
-    Platform.SWITCH, CallForwardingSwitch, extensions=(CALL_FORWARDING,)
+    Platform.SWITCH,
+    CallForwardingSwitch,
+    extensions=(CALL_FORWARDING,),
+    also=async_add_callgroup_switches,
 )
