@@ -118,6 +118,9 @@ class ReferencePbx:
     keeps_writes: bool = True
     configs: dict[str, ET.Element] = field(default_factory=dict)
     _applied: dict[str, ET.Element] = field(default_factory=dict)
+    # The call groups, by id, as `callgroups.xml` has them until written.
+    callgroups: dict[str, ET.Element] = field(default_factory=dict)
+    _applied_callgroups: dict[str, ET.Element] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         root = ET.fromstring(fixture_bytes("users_configs.xml"))  # noqa: S314
@@ -125,6 +128,7 @@ class ReferencePbx:
             config.findtext("exten", ""): config for config in root.iter("config")
         }
         self._applied = copy.deepcopy(self.configs)
+        self.load_callgroups("callgroups.xml")
 
     # ------------------------------------------------------------ for tests
 
@@ -203,6 +207,22 @@ class ReferencePbx:
             assert found is not None, tag
             found.text = value
         self._applied = copy.deepcopy(self.configs)
+
+    def load_callgroups(self, fixture: str) -> None:
+        """Hold the call groups of a fixture (applied) in place of all others."""
+        root = ET.fromstring(fixture_bytes(fixture))  # noqa: S314 - a fixture
+        self.callgroups = {
+            group.findtext("id", ""): group for group in root.iter("callgroup")
+        }
+        self._applied_callgroups = copy.deepcopy(self.callgroups)
+
+    def callgroup_members(self, group_id: str) -> list[list[str]]:
+        """The extensions of each priority of a call group, as the PBX holds them."""
+        group = self.callgroups[group_id]
+        return [
+            [member.findtext("exten", "") for member in priority.iter("member")]
+            for priority in group.iter("priority")
+        ]
 
     def writes(self) -> list[tuple[str, str]]:
         """(method, path) of every request that is not a read."""
@@ -297,12 +317,17 @@ class ReferencePbx:
             return fixture_bytes(f"pending_{str(self.pending).lower()}.xml")
         if method == "PUT" and path == "/pbx/apply":
             self._applied = copy.deepcopy(self.configs)
+            self._applied_callgroups = copy.deepcopy(self.callgroups)
             self.pending = False
             return fixture_bytes("pbx_applied.xml")
         if method == "PUT" and path == "/pbx/revert":
             self.configs = copy.deepcopy(self._applied)
+            self.callgroups = copy.deepcopy(self._applied_callgroups)
             self.pending = False
             return fixture_bytes("pbx_reverted.xml")
+        if path == "/pbx/callgroups" or path.startswith("/pbx/callgroups/"):
+            group_id = path.removeprefix("/pbx/callgroups").removeprefix("/")
+            return self._callgroup(method, group_id, request)
         if path.startswith("/users/configs/"):
             return self._user_config(
                 method, path.removeprefix("/users/configs/"), request
@@ -337,6 +362,55 @@ class ReferencePbx:
             config.append(copy.deepcopy(written))
         self.pending = True
         return fixture_bytes("user_saved.xml")
+
+    def _callgroup(self, method: str, group_id: str, request: SeenRequest) -> bytes:
+        """`/pbx/callgroups[/<id>]`: read, or replace a group's members (PUT)."""
+        if method == "GET":
+            chosen = [
+                group
+                for key, group in self.callgroups.items()
+                if not group_id or key == group_id
+            ]
+            inner = "".join(ET.tostring(g, encoding="unicode") for g in chosen)
+            return _response(f"<callgroups>{inner}</callgroups>")
+        if group_id not in self.callgroups:
+            return fixture_bytes("callgroup_error_15.xml")
+        written = ET.fromstring(request.body).find("callgroup")  # noqa: S314
+        assert method == "PUT" and written is not None
+        group = self.callgroups[group_id]
+        for tag in ("name", "timeout", "selection", "enabled"):
+            value = written.find(tag)
+            if value is not None:
+                old = group.find(tag)
+                assert old is not None
+                old.text = value.text
+        # The members are always replaced by the request's; the PBX fills in
+        # each member's display name.
+        priorities = group.find("priorities")
+        assert priorities is not None
+        priorities.clear()
+        for priority in written.iter("priority"):
+            kept = ET.SubElement(priorities, "priority")
+            ET.SubElement(kept, "id").text = priority.findtext("id")
+            members = ET.SubElement(kept, "members")
+            for member in priority.iter("member"):
+                exten = member.findtext("exten", "")
+                node = ET.SubElement(members, "member")
+                ET.SubElement(node, "exten").text = exten
+                config = self.configs.get(exten)
+                names = (
+                    (
+                        config.findtext("first_name", ""),
+                        config.findtext("last_name", ""),
+                    )
+                    if config is not None
+                    else ()
+                )
+                ET.SubElement(node, "display_name").text = " ".join(
+                    name for name in names if name
+                )
+        self.pending = True
+        return fixture_bytes("callgroup_saved.xml")
 
 
 @asynccontextmanager

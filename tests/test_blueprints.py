@@ -28,6 +28,7 @@ from simulator import PbxState
 
 from .conftest import PBX_ID, find_device
 from .live_helpers import Post, call, notification
+from .reference_pbx import ReferencePbx
 
 ROOT = Path(__file__).parent.parent
 BLUEPRINTS = ROOT / "blueprints" / "automation" / DOMAIN
@@ -46,6 +47,10 @@ INPUTS: dict[str, dict[str, Any]] = {
     "notify_missed_call": {
         "call_event": "event.giulia_rossi_call",
         "notify_action": "notify.mobile_app_pixel_8",
+    },
+    "ring_group_presence": {
+        "person": "person.giulia_bianchi",
+        "ring_switch": "switch.giulia_bianchi_rings_in_incoming",
     },
     "ring_pause_media": {
         "call_state": "sensor.giulia_rossi_call_state",
@@ -253,3 +258,43 @@ async def test_ring_pause_media_runs(hass: HomeAssistant, post: Post) -> None:
     await send("pbx.call.end", call("r1", duration="12"))
     await run_for(1)
     assert [c.data["entity_id"] for c in played] == [["media_player.kitchen"]]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_ring_group_presence_runs(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """Leaving home takes the extension out of the group; back home puts it back."""
+    hass.states.async_set("person.giulia_bianchi", "home")
+    await use_blueprint(
+        hass,
+        "ring_group_presence",
+        {
+            "person": "person.giulia_bianchi",
+            "ring_switch": "switch.giulia_bianchi_rings_in_incoming",
+        },
+    )
+
+    async def move(where: str) -> None:
+        hass.states.async_set("person.giulia_bianchi", where)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    # From one zone to another away from home: nothing changes.
+    await move("not_home")
+    assert reference_pbx.callgroup_members("incoming") == [["201"], ["203"]]
+    await move("office")
+    await move("unavailable")
+    assert reference_pbx.callgroup_members("incoming") == [["201"], ["203"]]
+    assert len(reference_pbx.seen("PUT", "/pbx/callgroups/incoming")) == 1
+
+    await move("home")
+    assert reference_pbx.callgroup_members("incoming") == [["201", "202"], ["203"]]
+    switch = hass.states.get("switch.giulia_bianchi_rings_in_incoming")
+    assert switch is not None
+    assert switch.state == "on"
+
+    # Unknown (Home Assistant starting) before home is no coming back.
+    await move("not_home")
+    await move("unknown")
+    await move("home")
+    assert reference_pbx.callgroup_members("incoming") == [["201"], ["203"]]

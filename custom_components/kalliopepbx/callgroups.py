@@ -193,6 +193,8 @@ class CallGroupMembers:
             if current is None:
                 raise _not_found(name)
             self.remember({current.id: current})
+            # On disk before a member leaves: a restart must not forget where.
+            await self._store.async_save(self._last_priority)
             priorities = (
                 with_member(current, exten, self.last_priority(current.id, exten))
                 if on
