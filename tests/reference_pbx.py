@@ -376,7 +376,8 @@ class ReferencePbx:
         if group_id not in self.callgroups:
             return fixture_bytes("callgroup_error_15.xml")
         written = ET.fromstring(request.body).find("callgroup")  # noqa: S314
-        assert method == "PUT" and written is not None
+        assert method == "PUT"
+        assert written is not None
         group = self.callgroups[group_id]
         for tag in ("name", "timeout", "selection", "enabled"):
             value = written.find(tag)

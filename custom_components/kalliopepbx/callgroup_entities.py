@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from homeassistant.components.sensor import SensorEntity
-from homeassistant.components.switch import SwitchEntity
+from homeassistant.components.sensor import SensorEntity, SensorEntityDescription
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
@@ -33,6 +33,17 @@ from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 CALLGROUP_KEY = "callgroup"
 ENDPOINT = "callgroups"
+
+# Named "Call group <name>" and "Rings in <name>" through placeholders.
+CALLGROUP_SENSOR = SensorEntityDescription(
+    key=CALLGROUP_KEY, translation_key=CALLGROUP_KEY
+)
+CALLGROUP_MEMBER_SWITCH = SwitchEntityDescription(
+    key="callgroup_member",
+    translation_key="callgroup_member",
+    # Not exposed to Assist or HomeKit by default, like forwarding.
+    entity_category=EntityCategory.CONFIG,
+)
 
 
 def sensor_unique_id(pbx_id: str, group_id: str) -> str:
@@ -79,7 +90,7 @@ class CallGroupEntity(WritesWhenChanged, CoordinatorEntity[SystemCoordinator]):
 class CallGroupSensor(CallGroupEntity, SensorEntity):
     """How many extensions ring in the group; the members in the attributes."""
 
-    _attr_translation_key = CALLGROUP_KEY
+    entity_description = CALLGROUP_SENSOR
 
     def __init__(self, runtime: KalliopeRuntimeData, group: CallGroup) -> None:
         """On the PBX's device."""
@@ -115,9 +126,7 @@ class CallGroupSensor(CallGroupEntity, SensorEntity):
 class CallGroupMemberSwitch(CallGroupEntity, SwitchEntity):
     """On: the extension rings in the group. Administrators only."""
 
-    _attr_translation_key = "callgroup_member"
-    # Not exposed to Assist or HomeKit by default, like forwarding.
-    _attr_entity_category = EntityCategory.CONFIG
+    entity_description = CALLGROUP_MEMBER_SWITCH
 
     def __init__(
         self, runtime: KalliopeRuntimeData, group: CallGroup, exten: str
