@@ -112,6 +112,13 @@ def assert_every_entity(
                     registered.entity_id
                 )
         expected.update(f"{PBX_ID}_{exten}_{key}" for _, key in wanted)
+    # And a "Rings in" switch per call group member, none for the others.
+    expected.update(
+        f"{PBX_ID}_{exten}_callgroup_{group.id}"
+        for group in pbx_state.callgroups.values()
+        for priority in group.priorities
+        for exten in priority.members
+    )
     # Nothing else on the extensions' devices.
     assert {
         e.unique_id for e in entries if e.device_id != runtime.pbx_device_id
@@ -145,8 +152,10 @@ async def assert_unchanged_poll(
     assert not data.failed
 
     counters = await refreshed(hass, pbx_state, runtime.system.async_refresh)
-    assert sum(counters.values()) == 4
+    # Licence, firmware, update status, configurations, call groups.
+    assert sum(counters.values()) == 5
     assert counters["GET /users/configs/"] == 1
+    assert counters["GET /pbx/callgroups"] == 1
 
     for coordinator in (runtime.registrations, runtime.voicemail, runtime.system):
         assert coordinator.last_update_success
