@@ -24,6 +24,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kalliopepbx.const import DOMAIN, SYSTEM_INTERVAL
+from simulator import PbxState
 
 from .conftest import PBX_ID, advance, call_action, switch_to
 from .reference_pbx import ReferencePbx
@@ -438,3 +439,38 @@ async def test_unsupported_endpoint_gives_no_call_group_entities(
         for e in er.async_entries_for_config_entry(registry, reference_entry.entry_id)
         if e.domain == Platform.SWITCH and "_callgroup_" in e.unique_id
     ]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_group_deleted_on_the_pbx_since_the_poll(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """Read under the lock and gone: the user is told, nothing is written."""
+    del reference_pbx.callgroups["incoming"]
+    with pytest.raises(HomeAssistantError) as err:
+        await switch_to(hass, RINGS_202, "turn_off")
+    assert err.value.translation_key == "unknown_callgroup"
+    assert err.value.translation_placeholders == {"callgroup": "Incoming"}
+    assert reference_pbx.writes() == []
+
+
+async def test_switch_against_the_simulator(
+    hass: HomeAssistant, init_integration: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """The simulator keeps the others' order and priorities, and applies."""
+    pbx_state.set_pending(False)
+    before = pbx_state.callgroups["incoming"].priorities
+    first, second = before[0].members, before[1].members
+    leaving = second[0]
+    registry = er.async_get(hass)
+    entity_id = registry.async_get_entity_id(
+        Platform.SWITCH, DOMAIN, f"{PBX_ID}_{leaving}_callgroup_incoming"
+    )
+    assert entity_id is not None
+    await switch_to(hass, entity_id, "turn_off")
+    after = pbx_state.callgroups["incoming"].priorities
+    assert [p.members for p in after] == [first, second[1:]]
+    assert pbx_state.pending is False
+    await switch_to(hass, entity_id, "turn_on")
+    after = pbx_state.callgroups["incoming"].priorities
+    assert [p.members for p in after] == [first, (*second[1:], leaving)]
