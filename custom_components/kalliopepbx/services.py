@@ -42,6 +42,7 @@ from .const import DOMAIN
 from .dialing import async_number_to_dial
 from .errors import translate_error
 from .lookups import async_setup_lookup_services
+from .phonebook_actions import async_setup_phonebook_services
 from .runtime import KalliopeConfigEntry
 
 ATTR_NUMBER = "number"
@@ -216,3 +217,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
             hass, DOMAIN, command.key, bind(hass, _pbx_command(command)), ENTRY_SCHEMA
         )
     async_setup_lookup_services(hass)
+    async_setup_phonebook_services(hass)

@@ -1,4 +1,4 @@
-"""Call forwarding of an extension as a switch."""
+"""Switches of an extension: call forwarding and voicemail on the PBX."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from .entity import (
     platform_setup,
 )
 from .permissions import async_require_admin
+from .runtime import KalliopeRuntimeData
 from .sources import EXTENSION_CONFIG
+from .voicemail_setting import async_set_voicemail, voicemail_setting_known
 
 PARALLEL_UPDATES = 1
 
@@ -41,6 +43,18 @@ CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescripti
     requires_model=True,
 )
 
+VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
+    key="voicemail",
+    translation_key="voicemail",
+    # Neither Assist nor HomeKit by default: a PBX setting for administrators.
+    entity_category=EntityCategory.CONFIG,
+    source=EXTENSION_CONFIG,
+    value_fn=lambda config: config.vm_enabled,
+    requires_model=True,
+    # Whatever the voicemail sensors option says: this is the PBX's setting.
+    exists_fn=voicemail_setting_known,
+)
+
 
 class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
     """On: calls go on to the forwarding target. Off: the failover from before."""
@@ -64,7 +78,39 @@ class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
         await self.runtime.forwarding.async_clear(self.extension)
 
 
-# One forwarding switch per extension, now and when extensions appear.
+class VoicemailSwitch(KalliopeEntity[UserConfig], SwitchEntity):
+    """On: the extension has a mailbox on the PBX."""
+
+    entity_description: KalliopeSwitchDescription[UserConfig]
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the PBX has voicemail on for this extension."""
+        value: bool | None = self._value(self.model)
+        return value
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Turn voicemail on; administrators only."""
+        await async_require_admin(self.hass, self._context)
+        await async_set_voicemail(self.runtime, self.extension, True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Turn voicemail off; administrators only."""
+        await async_require_admin(self.hass, self._context)
+        await async_set_voicemail(self.runtime, self.extension, False)
+
+
+def _switch(
+    runtime: KalliopeRuntimeData,
+    description: KalliopeSwitchDescription[UserConfig],
+    exten: str | None = None,
+) -> KalliopeEntity[UserConfig]:
+    if description is VOICEMAIL:
+        return VoicemailSwitch(runtime, description, exten)
+    return CallForwardingSwitch(runtime, description, exten)
+
+
+# Forwarding and voicemail switches per extension, now and when extensions appear.
 async_setup_entry = platform_setup(
-    Platform.SWITCH, CallForwardingSwitch, extensions=(CALL_FORWARDING,)
+    Platform.SWITCH, _switch, extensions=(CALL_FORWARDING, VOICEMAIL)
 )
