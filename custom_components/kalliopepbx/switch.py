@@ -44,7 +44,8 @@ CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescripti
 )
 
 VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
-    key="voicemail",
+    # Not "voicemail": that is the unique id key of the new-voicemail event.
+    key="voicemail_enabled",
     translation_key="voicemail",
     # Neither Assist nor HomeKit by default: a PBX setting for administrators.
     entity_category=EntityCategory.CONFIG,
