@@ -86,7 +86,7 @@ BREAKAGES = [
                 "forwarding",
                 "call_forwarding",
                 "forwarding_target",
-                "voicemail_enabled",
+                "vm_enabled",
             ),
         ),
         id="users_configs_malformed",
@@ -239,7 +239,7 @@ async def test_licence_refusal_leaves_only_licence_entities(
         "forwarding",
         "call_forwarding",
         "forwarding_target",
-        "voicemail_enabled",
+        "vm_enabled",
     } <= extension_kinds
 
     pbx_state.set_license("EXPIRED")

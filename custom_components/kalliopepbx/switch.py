@@ -44,8 +44,8 @@ CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescripti
 )
 
 VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
-    # Not "voicemail": that is the unique id key of the new-voicemail event.
-    key="voicemail_enabled",
+    # Not "voicemail" (the new-voicemail event) nor "voicemail_*" (the sensors).
+    key="vm_enabled",
     translation_key="voicemail",
     # Neither Assist nor HomeKit by default: a PBX setting for administrators.
     entity_category=EntityCategory.CONFIG,
