@@ -82,7 +82,12 @@ BREAKAGES = [
             "/users/configs/",
             "users_configs_truncated.xml",
             "system",
-            extension_keys=("forwarding", "call_forwarding", "forwarding_target"),
+            extension_keys=(
+                "forwarding",
+                "call_forwarding",
+                "forwarding_target",
+                "vm_enabled",
+            ),
         ),
         id="users_configs_malformed",
     ),
@@ -234,6 +239,7 @@ async def test_licence_refusal_leaves_only_licence_entities(
         "forwarding",
         "call_forwarding",
         "forwarding_target",
+        "vm_enabled",
     } <= extension_kinds
 
     pbx_state.set_license("EXPIRED")

@@ -37,6 +37,7 @@ EVERY_EXTENSION = {
     ("sensor", "user_agent"),
     ("sensor", "forwarding"),
     ("switch", "call_forwarding"),
+    ("switch", "vm_enabled"),
     ("text", "forwarding_target"),
     ("event", "registration"),
 }

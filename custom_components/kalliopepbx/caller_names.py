@@ -40,6 +40,8 @@ class CallerNames:
         # number -> (name or None, expires at)
         self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
         self._pending: set[str] = set()
+        # Bumped by `clear`: an answer asked for before it is not cached.
+        self._generation = 0
         self.lookups = 0
 
     def name_of(self, number: str) -> str | None:
@@ -66,6 +68,7 @@ class CallerNames:
         """Ask the phonebook; cache the answer (also 'no such contact')."""
         self._pending.add(number)
         self.lookups += 1
+        generation = self._generation
         try:
             name = await self._search(number)
         except KalliopeError:
@@ -73,6 +76,9 @@ class CallerNames:
             return None
         finally:
             self._pending.discard(number)
+        if generation != self._generation:
+            # The phonebook changed meanwhile: the answer may be stale.
+            return name
         ttl = FOUND_TTL if name is not None else NOT_FOUND_TTL
         self._cache[number] = (name, self._clock() + ttl)
         self._cache.move_to_end(number)
@@ -83,6 +89,7 @@ class CallerNames:
     def clear(self) -> None:
         """Forget every phonebook answer (the phonebook changed)."""
         self._cache.clear()
+        self._generation += 1
 
     async def _search(self, number: str) -> str | None:
         digits = _DIGITS.sub("", number)

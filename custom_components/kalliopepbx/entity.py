@@ -322,9 +322,13 @@ type SetupEntry = Callable[
 ]
 
 
+# An entity class, or a function choosing one per description.
+type EntityFactory = Callable[..., KalliopeEntity[Any]]
+
+
 def platform_setup(
     platform: Platform,
-    entity_class: type[KalliopeEntity[Any]],
+    entity_class: EntityFactory,
     *,
     pbx: Iterable[KalliopeEntityDescription[Any]] = (),
     extensions: Iterable[KalliopeEntityDescription[Any]] = (),

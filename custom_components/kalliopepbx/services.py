@@ -43,6 +43,7 @@ from .const import DOMAIN
 from .dialing import async_number_to_dial
 from .errors import translate_error
 from .lookups import async_setup_lookup_services
+from .phonebook_actions import async_setup_phonebook_services
 from .runtime import KalliopeConfigEntry
 
 ATTR_NUMBER = "number"
@@ -218,3 +219,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
         )
     async_setup_lookup_services(hass)
     async_setup_callgroup_services(hass)
+    async_setup_phonebook_services(hass)

@@ -1,4 +1,4 @@
-"""Switches of an extension: call forwarding, and ringing in call groups."""
+"""Switches of an extension: call forwarding, voicemail on the PBX, ringing in call groups."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from .entity import (
     platform_setup,
 )
 from .permissions import async_require_admin
+from .runtime import KalliopeRuntimeData
 from .sources import EXTENSION_CONFIG
+from .voicemail_setting import async_set_voicemail, voicemail_setting_known
 
 PARALLEL_UPDATES = 1
 
@@ -42,6 +44,19 @@ CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescripti
     requires_model=True,
 )
 
+VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
+    # Not "voicemail" (the new-voicemail event) nor "voicemail_*" (the sensors).
+    key="vm_enabled",
+    translation_key="voicemail",
+    # Neither Assist nor HomeKit by default: a PBX setting for administrators.
+    entity_category=EntityCategory.CONFIG,
+    source=EXTENSION_CONFIG,
+    value_fn=lambda config: config.vm_enabled,
+    requires_model=True,
+    # Whatever the voicemail sensors option says: this is the PBX's setting.
+    exists_fn=voicemail_setting_known,
+)
+
 
 class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
     """On: calls go on to the forwarding target. Off: the failover from before."""
@@ -65,11 +80,43 @@ class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
         await self.runtime.forwarding.async_clear(self.extension)
 
 
-# One forwarding switch per extension, now and when extensions appear; the
-# call group switches follow the PBX's groups.
+class VoicemailSwitch(KalliopeEntity[UserConfig], SwitchEntity):
+    """On: the extension has a mailbox on the PBX."""
+
+    entity_description: KalliopeSwitchDescription[UserConfig]
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the PBX has voicemail on for this extension."""
+        value: bool | None = self._value(self.model)
+        return value
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Turn voicemail on; administrators only."""
+        await async_require_admin(self.hass, self._context)
+        await async_set_voicemail(self.runtime, self.extension, True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Turn voicemail off; administrators only."""
+        await async_require_admin(self.hass, self._context)
+        await async_set_voicemail(self.runtime, self.extension, False)
+
+
+def _switch(
+    runtime: KalliopeRuntimeData,
+    description: KalliopeSwitchDescription[UserConfig],
+    exten: str | None = None,
+) -> KalliopeEntity[UserConfig]:
+    if description is VOICEMAIL:
+        return VoicemailSwitch(runtime, description, exten)
+    return CallForwardingSwitch(runtime, description, exten)
+
+
+# Forwarding and voicemail switches per extension, now and when extensions
+# appear; the call group switches follow the PBX's groups.
 async_setup_entry = platform_setup(
     Platform.SWITCH,
-    CallForwardingSwitch,
-    extensions=(CALL_FORWARDING,),
+    _switch,
+    extensions=(CALL_FORWARDING, VOICEMAIL),
     also=async_add_callgroup_switches,
 )

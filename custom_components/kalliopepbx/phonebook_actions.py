@@ -1,0 +1,249 @@
+"""Actions that add, change and remove phonebook contacts (administrators).
+
+Every change goes the way of all configuration changes (`config_changes.py`):
+the per-PBX lock, refused over someone else's pending changes, then apply.
+The reference keeps the phonebook outside pending/apply, so the apply
+usually finds nothing pending. Afterwards the caller names of live call
+events are looked up afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import re
+from typing import Any
+
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
+import voluptuous as vol
+
+from .action_targets import ENTRY_TARGET, bind, resolve_entry, validation_error
+from .api import (
+    Contact,
+    ContactInput,
+    KalliopeApiError,
+    KalliopeError,
+    PhonebookFilter,
+)
+from .const import DOMAIN
+from .errors import async_call_pbx
+from .permissions import async_require_admin
+from .phone_numbers import InvalidNumberError, normalize_number
+from .runtime import KalliopeConfigEntry
+
+SERVICE_ADD_CONTACT = "add_contact"
+SERVICE_UPDATE_CONTACT = "update_contact"
+SERVICE_DELETE_CONTACT = "delete_contact"
+
+ATTR_ID = "id"
+ATTR_OWNER = "owner"
+# The reference's mandatory fields: never missing on a new contact, never emptied.
+MANDATORY_FIELDS = ("first_name", "last_name", "phone")
+CONTACT_FIELDS = (
+    *MANDATORY_FIELDS,
+    "organization",
+    "organizational_unit",
+    "mail",
+    "speed_dial",
+)
+# The reference's "-1" (a system contact), or the extension owning a private one.
+_OWNER = re.compile(r"-1|[0-9*#]{1,32}")
+# Characters XML 1.0 cannot carry, which the client refuses to send.
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# PBX errors meaning the id names no contact (14: invalid id, 15: not found).
+_NO_SUCH_CONTACT = {14, 15}
+
+_FIELD = vol.All(cv.string, vol.Length(max=255))
+_CONTACT_ID = vol.All(cv.string, vol.Length(min=1, max=64))
+_FIELDS: dict[vol.Marker, Any] = {vol.Optional(name): _FIELD for name in CONTACT_FIELDS}
+
+ADD_CONTACT_SCHEMA = vol.Schema(
+    {**ENTRY_TARGET, **_FIELDS, vol.Optional(ATTR_OWNER): _FIELD}
+)
+# The reference's PUT has no owner: a contact keeps its owner.
+UPDATE_CONTACT_SCHEMA = vol.Schema(
+    {**ENTRY_TARGET, vol.Required(ATTR_ID): _CONTACT_ID, **_FIELDS}
+)
+DELETE_CONTACT_SCHEMA = vol.Schema({**ENTRY_TARGET, vol.Required(ATTR_ID): _CONTACT_ID})
+
+
+def _invalid(field: str) -> HomeAssistantError:
+    return validation_error("invalid_contact", field=field)
+
+
+def _requested_fields(data: dict[str, Any], *, new: bool) -> dict[str, str]:
+    """The contact fields an action gives, checked as the client and PBX will.
+
+    Refused here, with the field named, before anything is sent.
+    """
+    fields: dict[str, str] = {}
+    for name in CONTACT_FIELDS:
+        value = data.get(name)
+        if value is None:
+            if new and name in MANDATORY_FIELDS:
+                raise _invalid(name)
+            continue
+        value = value.strip()
+        if _XML_INVALID.search(value) or (name in MANDATORY_FIELDS and not value):
+            raise _invalid(name)
+        fields[name] = value
+    if (phone := fields.get("phone")) is not None:
+        try:
+            normalize_number(phone)
+        except InvalidNumberError:
+            raise _invalid("phone") from None
+    if not fields:
+        raise validation_error("contact_fields_required")
+    return fields
+
+
+async def _contact(
+    hass: HomeAssistant, entry: KalliopeConfigEntry, contact_id: str
+) -> Contact:
+    """The contact as the PBX has it now; an unknown id is refused."""
+    client = entry.runtime_data.client
+    found = await async_call_pbx(hass, entry, client.phonebook_contact(contact_id))
+    if found is None:
+        raise validation_error("unknown_contact", id=contact_id)
+    return found
+
+
+async def _async_change[T](
+    entry: KalliopeConfigEntry,
+    key: str,
+    description: str,
+    write: Callable[[], Awaitable[T]],
+    contact_id: str | None = None,
+    check: Callable[[T], Awaitable[None]] | None = None,
+) -> T:
+    """A contact change through the configuration lock; names looked up afresh."""
+    runtime = entry.runtime_data
+    try:
+        return await runtime.changes.async_change(
+            key=key, description=description, write=write, check=check
+        )
+    except HomeAssistantError as err:
+        cause = err.__cause__
+        if (
+            contact_id is not None
+            and isinstance(cause, KalliopeApiError)
+            and cause.code in _NO_SUCH_CONTACT
+        ):
+            # Removed in between, on the PBX or by another action.
+            raise validation_error("unknown_contact", id=contact_id) from err
+        raise
+    finally:
+        # A name cached before the change may be wrong now.
+        runtime.live.names.clear()
+
+
+async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    await async_require_admin(hass, call.context)
+    fields = _requested_fields(dict(call.data), new=True)
+    owner: str | None = call.data.get(ATTR_OWNER)
+    if owner is not None and not _OWNER.fullmatch(owner.strip()):
+        raise _invalid(ATTR_OWNER)
+    entry = resolve_entry(hass, call)
+    client = entry.runtime_data.client
+    contact = ContactInput(owner=owner.strip() if owner else None, **fields)
+    # The PBX answers an added contact without its id: it is the one contact
+    # matching these fields that was not there before.
+    same = PhonebookFilter(
+        first_name=fields["first_name"],
+        last_name=fields["last_name"],
+        phone=fields["phone"],
+    )
+    before = {
+        c.id for c in await async_call_pbx(hass, entry, client.search_phonebook(same))
+    }
+    added: list[str] = []
+
+    async def find_new(_: None) -> None:
+        try:
+            found = await client.search_phonebook(same)
+        except KalliopeError:
+            # Added and applied: only its id is not known.
+            return
+        added.extend(c.id for c in found if c.id not in before)
+
+    await _async_change(
+        entry,
+        "contact:new",
+        f"contact added: {fields['first_name']} {fields['last_name']}",
+        lambda: client.add_contact(contact),
+        check=find_new,
+    )
+    return {"id": added[0] if len(added) == 1 else None}
+
+
+async def _update_contact(hass: HomeAssistant, call: ServiceCall) -> None:
+    changes = _requested_fields(dict(call.data), new=False)
+    entry = resolve_entry(hass, call)
+    contact_id: str = call.data[ATTR_ID]
+    current = await _contact(hass, entry, contact_id)
+    # The reference's PUT is a whole contact (a mandatory field left out is
+    # its error 12): what is not changed is sent as the PBX has it.
+    merged = {name: getattr(current, name) for name in CONTACT_FIELDS}
+    merged.update(changes)
+    contact = ContactInput(
+        id=contact_id,
+        **{name: value for name, value in merged.items() if value is not None},
+    )
+    client = entry.runtime_data.client
+    await _async_change(
+        entry,
+        f"contact:{contact_id}",
+        f"contact {contact_id} changed",
+        lambda: client.update_contact(contact),
+        contact_id,
+    )
+
+
+async def _delete_contact(hass: HomeAssistant, call: ServiceCall) -> None:
+    entry = resolve_entry(hass, call)
+    contact_id: str = call.data[ATTR_ID]
+    await _contact(hass, entry, contact_id)
+    client = entry.runtime_data.client
+    await _async_change(
+        entry,
+        f"contact:{contact_id}",
+        f"contact {contact_id} removed",
+        lambda: client.delete_contact(contact_id),
+        contact_id,
+    )
+
+
+@callback
+def async_setup_phonebook_services(hass: HomeAssistant) -> None:
+    """Register the phonebook editing actions."""
+    # Admin-only, but not through `async_register_admin_service`: that helper
+    # registers no response, and this action answers with the new id.
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ADD_CONTACT,
+        bind(hass, _add_contact),
+        ADD_CONTACT_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_UPDATE_CONTACT,
+        bind(hass, _update_contact),
+        UPDATE_CONTACT_SCHEMA,
+    )
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_DELETE_CONTACT,
+        bind(hass, _delete_contact),
+        DELETE_CONTACT_SCHEMA,
+    )
