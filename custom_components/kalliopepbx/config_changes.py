@@ -87,8 +87,8 @@ class ConfigChanges:
         try:
             try:
                 result = await write()
-            except KalliopeApiError:
-                # Refused: nothing was written.
+            except (KalliopeApiError, HomeAssistantError):
+                # Refused by the PBX, or by `write` before it sent anything.
                 await unapplied.async_forget(key)
                 raise
             await self.apply()

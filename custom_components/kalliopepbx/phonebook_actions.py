@@ -30,11 +30,11 @@ from .api import (
     Contact,
     ContactInput,
     KalliopeApiError,
+    KalliopeClient,
     KalliopeError,
     PhonebookFilter,
 )
 from .const import DOMAIN
-from .errors import async_call_pbx
 from .permissions import async_require_admin
 from .phone_numbers import InvalidNumberError, normalize_number
 from .runtime import KalliopeConfigEntry
@@ -105,12 +105,9 @@ def _requested_fields(data: dict[str, Any], *, new: bool) -> dict[str, str]:
     return fields
 
 
-async def _contact(
-    hass: HomeAssistant, entry: KalliopeConfigEntry, contact_id: str
-) -> Contact:
+async def _current_contact(client: KalliopeClient, contact_id: str) -> Contact:
     """The contact as the PBX has it now; an unknown id is refused."""
-    client = entry.runtime_data.client
-    found = await async_call_pbx(hass, entry, client.phonebook_contact(contact_id))
+    found = await client.phonebook_contact(contact_id)
     if found is None:
         raise validation_error("unknown_contact", id=contact_id)
     return found
@@ -155,16 +152,19 @@ async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
     client = entry.runtime_data.client
     contact = ContactInput(owner=owner.strip() if owner else None, **fields)
     # The PBX answers an added contact without its id: it is the one contact
-    # matching these fields that was not there before.
+    # matching these fields that was not there before (both searches under
+    # the lock, so no other change of ours comes in between).
     same = PhonebookFilter(
         first_name=fields["first_name"],
         last_name=fields["last_name"],
         phone=fields["phone"],
     )
-    before = {
-        c.id for c in await async_call_pbx(hass, entry, client.search_phonebook(same))
-    }
+    before: set[str] = set()
     added: list[str] = []
+
+    async def add() -> None:
+        before.update(c.id for c in await client.search_phonebook(same))
+        await client.add_contact(contact)
 
     async def find_new(_: None) -> None:
         try:
@@ -178,7 +178,7 @@ async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
         entry,
         "contact:new",
         f"contact added: {fields['first_name']} {fields['last_name']}",
-        lambda: client.add_contact(contact),
+        add,
         check=find_new,
     )
     return {"id": added[0] if len(added) == 1 else None}
@@ -188,21 +188,27 @@ async def _update_contact(hass: HomeAssistant, call: ServiceCall) -> None:
     changes = _requested_fields(dict(call.data), new=False)
     entry = resolve_entry(hass, call)
     contact_id: str = call.data[ATTR_ID]
-    current = await _contact(hass, entry, contact_id)
-    # The reference's PUT is a whole contact (a mandatory field left out is
-    # its error 12): what is not changed is sent as the PBX has it.
-    merged = {name: getattr(current, name) for name in CONTACT_FIELDS}
-    merged.update(changes)
-    contact = ContactInput(
-        id=contact_id,
-        **{name: value for name, value in merged.items() if value is not None},
-    )
     client = entry.runtime_data.client
+
+    async def update() -> None:
+        # Read under the lock: the reference's PUT is a whole contact (a
+        # mandatory field left out is its error 12), so what is not changed
+        # is sent as the PBX has it at this moment.
+        current = await _current_contact(client, contact_id)
+        merged = {name: getattr(current, name) for name in CONTACT_FIELDS}
+        merged.update(changes)
+        await client.update_contact(
+            ContactInput(
+                id=contact_id,
+                **{name: value for name, value in merged.items() if value is not None},
+            )
+        )
+
     await _async_change(
         entry,
         f"contact:{contact_id}",
         f"contact {contact_id} changed",
-        lambda: client.update_contact(contact),
+        update,
         contact_id,
     )
 
@@ -210,13 +216,17 @@ async def _update_contact(hass: HomeAssistant, call: ServiceCall) -> None:
 async def _delete_contact(hass: HomeAssistant, call: ServiceCall) -> None:
     entry = resolve_entry(hass, call)
     contact_id: str = call.data[ATTR_ID]
-    await _contact(hass, entry, contact_id)
     client = entry.runtime_data.client
+
+    async def delete() -> None:
+        await _current_contact(client, contact_id)
+        await client.delete_contact(contact_id)
+
     await _async_change(
         entry,
         f"contact:{contact_id}",
         f"contact {contact_id} removed",
-        lambda: client.delete_contact(contact_id),
+        delete,
         contact_id,
     )
 
