@@ -47,6 +47,7 @@ INPUTS: dict[str, dict[str, Any]] = {
         "call_event": "event.giulia_rossi_call",
         "notify_action": "notify.mobile_app_pixel_8",
     },
+    "nightly_backup": {"pbx": "01JKALLIOPEPBXENTRY0000001", "time": "02:30:00"},
     "ring_pause_media": {
         "call_state": "sensor.giulia_rossi_call_state",
         "media_players": ["media_player.kitchen"],

@@ -12,6 +12,7 @@ from .api import KalliopeClient, Registration, UserConfig, VoicemailCount
 from .const import CONF_VOICEMAIL_SENSORS
 
 if TYPE_CHECKING:
+    from .backups import PbxBackups
     from .config_changes import ConfigChanges
     from .coordinator import (
         RegistrationsCoordinator,
@@ -36,6 +37,7 @@ class KalliopeRuntimeData:
     system: SystemCoordinator
     forwarding: ForwardingManager
     live: LiveEvents
+    backups: PbxBackups
     pbx_device_id: str
     # Holds the CDR privacy password's md5: kept out of repr.
     options: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -13,6 +13,8 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.core import callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import (
@@ -26,6 +28,7 @@ from .api import (
     UserConfig,
     VoicemailCount,
 )
+from .backups import LastBackupSensor
 from .call_entities import async_add_live_sensors
 from .coordinator import TOTAL_VOICEMAIL_KEY
 from .data import SystemData
@@ -34,7 +37,7 @@ from .entity import (
     KalliopeEntityDescription,
     platform_setup,
 )
-from .runtime import KalliopeRuntimeData
+from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 from .sources import (
     EXTENSION_CONFIG,
     MAILBOX,
@@ -275,6 +278,15 @@ class KalliopeSensor(KalliopeEntity[Any], SensorEntity):
         return self._attributes(self.model)
 
 
+@callback
+def _add_unpolled_sensors(
+    entry: KalliopeConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """The live call sensors, and the last backup (read from disk)."""
+    async_add_live_sensors(entry, async_add_entities)
+    async_add_entities([LastBackupSensor(entry.runtime_data)])
+
+
 # PBX sensors turned off in the options are removed rather than left orphaned.
 async_setup_entry = platform_setup(
     Platform.SENSOR,
@@ -282,5 +294,5 @@ async_setup_entry = platform_setup(
     pbx=PBX_SENSORS,
     extensions=EXTENSION_SENSORS,
     prune_pbx=True,
-    also=async_add_live_sensors,
+    also=_add_unpolled_sensors,
 )
