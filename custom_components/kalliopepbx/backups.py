@@ -86,11 +86,14 @@ class PbxBackups:
         """Nothing is read before `async_load`."""
         self.hass = hass
         self.entry = entry
-        self.directory = Path(
-            hass.config.path(DOMAIN, "backups", safe_directory_name(pbx_id))
-        )
+        self._pbx_directory = safe_directory_name(pbx_id)
         self.last: BackupFile | None = None
         self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def directory(self) -> Path:
+        """`<config>/kalliopepbx/backups/<pbx>`: private, ours only."""
+        return Path(self.hass.config.path(DOMAIN, "backups", self._pbx_directory))
 
     async def async_load(self) -> None:
         """The newest backup on disk now."""
