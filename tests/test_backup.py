@@ -474,3 +474,30 @@ def test_the_extension_is_a_known_one(
 ) -> None:
     """The PBX's name chooses among safe extensions; it is never a path."""
     assert backup_extension(filename, content_type) == extension
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_cleanup_trouble_is_logged_not_raised(
+    hass: HomeAssistant, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Old backups that cannot be deleted do not undo the new one; a partial
+    file that cannot be deleted does not hide why the backup failed."""
+    with patch(
+        "custom_components.kalliopepbx.backups.prune",
+        side_effect=OSError(errno.EACCES, "Permission denied"),
+    ):
+        response = await backup(hass)
+    assert Path(response["path"]).exists()
+    assert "old backups not deleted" in caplog.text
+
+    with (
+        disk_full_after(0),
+        patch(
+            "custom_components.kalliopepbx.backups.discard",
+            side_effect=OSError(errno.EACCES, "Permission denied"),
+        ),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await backup(hass)
+    assert err.value.translation_key == "backup_write_failed"
+    assert "not deleted" in caplog.text.split("old backups not deleted")[-1]

@@ -33,7 +33,7 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .action_targets import ENTRY_TARGET, bind, resolve_entry
-from .api import KalliopeApiError
+from .api import KalliopeApiError, printable
 from .backup_files import (
     STAMP_FORMAT,
     BackupFile,
@@ -125,10 +125,14 @@ class PbxBackups:
         try:
             gone = await self.hass.async_add_executor_job(prune, self.directory, keep)
         except OSError as err:
-            LOGGER.warning("%s: old backups not deleted: %s", self.entry.title, err)
+            LOGGER.warning(
+                "%s: old backups not deleted: %s", printable(self.entry.title), err
+            )
         else:
             if gone:
-                LOGGER.debug("%s: deleted old backups %s", self.entry.title, gone)
+                LOGGER.debug(
+                    "%s: deleted old backups %s", printable(self.entry.title), gone
+                )
         return backup
 
     async def _write(

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .api import KalliopeClient, KalliopeConnectionError
+from .api import KalliopeClient, KalliopeConnectionError, printable
 from .const import DOMAIN, LOGGER
 from .runtime import KalliopeConfigEntry
 
@@ -26,19 +26,23 @@ async def async_power_command(
 ) -> None:
     """Send a restart or shutdown; raise `command_failed` if the PBX says no."""
     client = entry.runtime_data.client
+    title = printable(entry.title)
 
     async def send() -> bool:
         # Reachable, and whether anything would be lost: errors here are real.
         if await client.pending():
             LOGGER.warning(
-                "%s: %s drops the changes not applied on the PBX", entry.title, key
+                "%s: %s drops the changes not applied on the PBX", title, key
             )
         try:
             return await request(client)
         except KalliopeConnectionError as err:
             # The PBX may go down before its answer leaves.
             LOGGER.info(
-                "%s: no answer to %s, taken as going down: %s", entry.title, key, err
+                "%s: no answer to %s, taken as going down: %s",
+                title,
+                key,
+                printable(str(err)),
             )
             return True
 
@@ -48,4 +52,4 @@ async def async_power_command(
             translation_key="command_failed",
             translation_placeholders={"command": key},
         )
-    LOGGER.info("%s: %s sent", entry.title, key)
+    LOGGER.info("%s: %s sent", title, key)
