@@ -122,10 +122,12 @@ async def test_only_the_newest_of_ours_are_kept(
     await hass.config.async_set_time_zone("UTC")
     directory = backups_dir(config_dir)
     directory.mkdir(parents=True)
-    others = ["notes.txt", "20200101-000000.tgz.keep", "manual-backup.tgz"]
+    others = ["notes.txt", "20200101-000000.tgz.keep", "manual-backup.tgz", "x.part"]
     for name in others:
         (directory / name).write_text("mine")
     (directory / "20200101-000000.tgz").write_bytes(b"old")
+    # Left by a backup cut short when Home Assistant stopped.
+    (directory / "20201231-235959.part").write_bytes(b"half")
 
     freezer.move_to("2026-12-02T03:00:00+00:00")
     first = await backup(hass)

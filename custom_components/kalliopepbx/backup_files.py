@@ -117,17 +117,15 @@ def open_part(directory: Path, stamp: str) -> tuple[Path, BinaryIO]:
         if _PART_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
             Path(entry.path).unlink(missing_ok=True)
     taken = {_stem(path) for path in our_backups(directory)}
-    for seq in range(10_000):
-        stem = stamp if seq == 0 else f"{stamp}-{seq}"
-        if stem in taken:
-            continue
-        part = directory / f"{stem}{PART_SUFFIX}"
-        try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        except FileExistsError:
-            continue
-        return part, os.fdopen(fd, "wb")
-    raise FileExistsError(f"no free backup name in {directory}")
+    stem = next(
+        name
+        for name in (stamp if seq == 0 else f"{stamp}-{seq}" for seq in range(10_000))
+        if name not in taken
+    )
+    part = directory / f"{stem}{PART_SUFFIX}"
+    # Never through a file or link someone put there.
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    return part, os.fdopen(fd, "wb")
 
 
 def finish(part: Path, file: BinaryIO, extension: str) -> BackupFile:
@@ -137,9 +135,8 @@ def finish(part: Path, file: BinaryIO, extension: str) -> BackupFile:
         os.fsync(file.fileno())
     finally:
         file.close()
+    # The stem is free of finished backups: no other extension can be there.
     target = part.with_name(f"{part.name.removesuffix(PART_SUFFIX)}.{extension}")
-    if target.exists():
-        raise FileExistsError(f"{target} exists")
     part.rename(target)
     stat = target.stat()
     return BackupFile(
