@@ -52,6 +52,7 @@ INPUTS: dict[str, dict[str, Any]] = {
         "person": "person.giulia_bianchi",
         "ring_switch": "switch.giulia_bianchi_rings_in_incoming",
     },
+    "nightly_backup": {"pbx": "01JKALLIOPEPBXENTRY0000001", "time": "02:30:00"},
     "ring_pause_media": {
         "call_state": "sensor.giulia_rossi_call_state",
         "media_players": ["media_player.kitchen"],
@@ -158,6 +159,33 @@ async def use_blueprint(hass: HomeAssistant, name: str, inputs: dict[str, Any]) 
         },
     )
     await hass.async_block_till_done()
+
+
+# The time trigger waits for the next night when the test ends.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+@pytest.mark.usefixtures("init_integration")
+async def test_nightly_backup_runs(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    freezer: FrozenDateTimeFactory,
+    tmp_path: Path,
+) -> None:
+    """At the chosen time, one backup of the chosen PBX lands on disk."""
+    hass.config.config_dir = str(tmp_path)
+    await hass.config.async_set_time_zone("Europe/Rome")
+    freezer.move_to("2026-12-02T01:29:00+00:00")
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    await use_blueprint(
+        hass, "nightly_backup", {"pbx": entry.entry_id, "time": "02:30:00"}
+    )
+    directory = tmp_path / DOMAIN / "backups" / PBX_ID
+    assert not directory.exists()
+
+    freezer.tick(timedelta(minutes=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert pbx_state.backups_created == 1
+    assert [path.name for path in directory.iterdir()] == ["20261202-023000.tgz"]
 
 
 @pytest.mark.parametrize("entry_options", [{CONF_LIVE_EVENTS: True}])

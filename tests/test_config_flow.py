@@ -38,6 +38,7 @@ from custom_components.kalliopepbx.connection import parse_target
 from custom_components.kalliopepbx.const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
+    CONF_BACKUPS_TO_KEEP,
     CONF_CDR_PRIVACY_MD5,
     CONF_CDR_PRIVACY_PASSWORD,
     CONF_EXTENSIONS,
@@ -45,6 +46,7 @@ from custom_components.kalliopepbx.const import (
     CONF_TENANT_DOMAIN,
     CONF_VOICE_FORWARDING_WITHOUT_USER,
     CONF_VOICEMAIL_SENSORS,
+    DEFAULT_BACKUPS_TO_KEEP,
     DOMAIN,
 )
 from simulator import (
@@ -773,6 +775,7 @@ async def test_options_validation_and_storage(
         CONF_VOICEMAIL_SENSORS: True,
         CONF_ALLOWED_NUMBERS: "0[1-9][0-9]{5,9}",
         CONF_VOICE_FORWARDING_WITHOUT_USER: False,
+        CONF_BACKUPS_TO_KEEP: DEFAULT_BACKUPS_TO_KEEP,
     }
     # Reloaded with the filter: only those extensions are there.
     assert entry.state is ConfigEntryState.LOADED

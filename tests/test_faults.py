@@ -37,6 +37,7 @@ from .conftest import LOGGER_NAME, PASSWORD, PBX_ID, our_log_lines
 LOST = "is unavailable"
 BACK = "is available again"
 LAST_EVENT_SENSOR = "sensor.kalliopepbx_office_last_pbx_event"
+LAST_BACKUP_SENSOR = "sensor.kalliopepbx_office_last_backup"
 # The client's timeout in the fault window, and what "slow" and "too slow" mean.
 TIMEOUT_S = 0.6
 SLOW_MS = 300
@@ -202,8 +203,13 @@ def unavailable(hass: HomeAssistant) -> set[str]:
 
 
 def polled(entity_ids: Iterable[str]) -> set[str]:
-    """All but the entities the PBX pushes: the webhook works without polling."""
-    return {entity_id for entity_id in entity_ids if entity_id != LAST_EVENT_SENSOR}
+    """All but the entities the PBX pushes (the webhook works without
+    polling) and the last backup (files on disk here)."""
+    return {
+        entity_id
+        for entity_id in entity_ids
+        if entity_id not in (LAST_EVENT_SENSOR, LAST_BACKUP_SENSOR)
+    }
 
 
 def assert_nothing_went_wrong(caplog: pytest.LogCaptureFixture) -> None:

@@ -247,8 +247,9 @@ async def test_licence_refusal_leaves_only_licence_entities(
 
     during = states_by_key(hass)
     available = {key for key, state in during.items() if state != STATE_UNAVAILABLE}
-    # The webhook does not need the licence: its sensor stays.
-    assert available == LICENCE_KEYS | {"last_pbx_event"}
+    # The webhook does not need the licence: its sensor stays; so does the
+    # last backup, read from files on disk.
+    assert available == LICENCE_KEYS | {"last_pbx_event", "last_backup"}
     assert during["license_status"] == "expired"
     assert during["license_problem"] == "on"
 

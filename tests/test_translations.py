@@ -108,7 +108,7 @@ def resolve_references(strings: Json) -> Json:
 
 
 # Modules describing entities of several platforms: the description's class says which.
-SHARED_ENTITY_MODULES = ("call_entities", "callgroup_entities")
+SHARED_ENTITY_MODULES = ("call_entities", "callgroup_entities", "backups")
 
 
 def entity_descriptions() -> Iterator[tuple[str, EntityDescription]]:

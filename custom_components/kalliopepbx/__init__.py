@@ -18,6 +18,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import KalliopeClient, credentials_from_dict
+from .backups import PbxBackups
 from .callgroups import CallGroupMembers
 from .compat import AUTOMATIC_OPTIONS_RELOAD
 from .const import CONF_AUTH, CONF_PBX_ID, DOMAIN, REQUEST_TIMEOUT
@@ -93,6 +94,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         extension_name=lambda number: _configured_name(entry, number),
     )
     await live.async_load()
+    backups = PbxBackups(hass, entry, pbx_id)
+    await backups.async_load()
 
     await system.async_config_entry_first_refresh()
     if health.license_problem:
@@ -117,6 +120,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KalliopeConfigEntry) -> 
         forwarding=forwarding,
         live=live,
         callgroups=callgroups,
+        backups=backups,
         pbx_device_id=pbx_device.id,
         options=dict(entry.options),
     )

@@ -1,4 +1,4 @@
-"""Buttons of a KalliopePBX: reload or restart the engine, apply or revert changes."""
+"""Buttons of a KalliopePBX: engine, pending changes, restart and shutdown."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from homeassistant.components.button import (
     ButtonEntity,
     ButtonEntityDescription,
 )
-from homeassistant.const import Platform
+from homeassistant.const import EntityCategory, Platform
 
 from .commands import (
     APPLY_CHANGES,
     RELOAD_PBX_ENGINE,
+    RESTART_PBX,
     RESTART_PBX_ENGINE,
     REVERT_CHANGES,
+    SHUTDOWN_PBX,
     PbxCommand,
     async_run_command,
 )
@@ -58,6 +60,23 @@ PBX_BUTTONS: tuple[PbxButtonDescription, ...] = (
         # Drops every call in progress: opt-in.
         entity_registry_enabled_default=False,
         command=RESTART_PBX_ENGINE,
+    ),
+    # The whole PBX: every call dropped, unreachable for a while (or until
+    # powered on again). Opt-in.
+    PbxButtonDescription(
+        key="restart_pbx",
+        translation_key="restart_pbx",
+        device_class=ButtonDeviceClass.RESTART,
+        entity_category=EntityCategory.CONFIG,
+        entity_registry_enabled_default=False,
+        command=RESTART_PBX,
+    ),
+    PbxButtonDescription(
+        key="shutdown_pbx",
+        translation_key="shutdown_pbx",
+        entity_category=EntityCategory.CONFIG,
+        entity_registry_enabled_default=False,
+        command=SHUTDOWN_PBX,
     ),
 )
 

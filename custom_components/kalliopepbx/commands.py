@@ -1,8 +1,9 @@
 """PBX commands: one path for a button press and for its action.
 
 Apply and revert run under the configuration lock (never in the middle of a
-configuration change) and refresh what they touched; the engine commands go
-straight to the PBX. Either way only administrators (or no user: automations)
+configuration change) and refresh what they touched; so do restarting and
+shutting down the PBX (`power.py`); the engine commands go straight to the
+PBX. Either way only administrators (or no user: automations)
 may send them, and client errors come back translated.
 """
 
@@ -19,6 +20,7 @@ from .api import KalliopeClient
 from .const import DOMAIN
 from .errors import async_call_pbx
 from .permissions import async_require_admin
+from .power import async_power_command
 from .runtime import KalliopeConfigEntry
 
 
@@ -29,6 +31,8 @@ class PbxCommand:
     key: str
     request: Callable[[KalliopeClient], Awaitable[bool]]
     changes_configuration: bool = False
+    # Restarts or shuts down the whole PBX (`power.py`).
+    powers_off: bool = False
 
 
 RELOAD_PBX_ENGINE: Final = PbxCommand(
@@ -42,6 +46,12 @@ REVERT_CHANGES: Final = PbxCommand(
 )
 RESTART_PBX_ENGINE: Final = PbxCommand(
     "restart_pbx_engine", lambda client: client.restart_pbx_engine()
+)
+RESTART_PBX: Final = PbxCommand(
+    "restart_pbx", lambda client: client.restart_system(), powers_off=True
+)
+SHUTDOWN_PBX: Final = PbxCommand(
+    "shutdown_pbx", lambda client: client.halt_system(), powers_off=True
 )
 
 
@@ -58,6 +68,9 @@ async def async_run_command(
         await entry.runtime_data.forwarding.async_pending_command(
             command.key, lambda: command.request(client)
         )
+        return
+    if command.powers_off:
+        await async_power_command(hass, entry, command.key, command.request)
         return
     if not await async_call_pbx(hass, entry, command.request(client)):
         raise HomeAssistantError(

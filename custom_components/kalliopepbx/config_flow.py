@@ -43,6 +43,7 @@ from .connection import (
 from .const import (
     CONF_ALLOWED_NUMBERS,
     CONF_AUTH,
+    CONF_BACKUPS_TO_KEEP,
     CONF_CDR_PRIVACY_MD5,
     CONF_CDR_PRIVACY_PASSWORD,
     CONF_EXTENSIONS,
@@ -51,9 +52,11 @@ from .const import (
     CONF_TENANT_DOMAIN,
     CONF_VOICE_FORWARDING_WITHOUT_USER,
     CONF_VOICEMAIL_SENSORS,
+    DEFAULT_BACKUPS_TO_KEEP,
     DEFAULT_TENANT_DOMAIN,
     DEFAULT_USERNAME,
     DOMAIN,
+    MAX_BACKUPS_TO_KEEP,
 )
 from .extension_filter import parse_extension_filter
 from .live_setup import live_events_instructions
@@ -66,6 +69,9 @@ _LOGGER = logging.getLogger(__name__)
 
 CONF_SERIAL_NUMBER = "serial_number"
 
+_BACKUPS_TO_KEEP_SELECTOR = NumberSelector(
+    NumberSelectorConfig(min=1, max=MAX_BACKUPS_TO_KEEP, mode=NumberSelectorMode.BOX)
+)
 _PORT_SELECTOR = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
 )
@@ -343,6 +349,7 @@ class KalliopeOptionsFlow(OptionsFlowBase):
                     CONF_VOICE_FORWARDING_WITHOUT_USER: user_input[
                         CONF_VOICE_FORWARDING_WITHOUT_USER
                     ],
+                    CONF_BACKUPS_TO_KEEP: int(user_input[CONF_BACKUPS_TO_KEEP]),
                 }
                 # Left empty: keep the privacy password given earlier.
                 privacy = user_input.get(CONF_CDR_PRIVACY_PASSWORD)
@@ -376,6 +383,10 @@ class KalliopeOptionsFlow(OptionsFlowBase):
                     default=current.get(CONF_VOICE_FORWARDING_WITHOUT_USER, False),
                 ): BooleanSelector(),
                 vol.Optional(CONF_CDR_PRIVACY_PASSWORD): _PASSWORD_SELECTOR,
+                vol.Required(
+                    CONF_BACKUPS_TO_KEEP,
+                    default=current.get(CONF_BACKUPS_TO_KEEP, DEFAULT_BACKUPS_TO_KEEP),
+                ): _BACKUPS_TO_KEEP_SELECTOR,
             }
         )
         return self.async_show_form(

@@ -28,6 +28,10 @@ CONF_CDR_PRIVACY_PASSWORD: Final = "cdr_privacy_password"  # noqa: S105 - a key
 CONF_CDR_PRIVACY_MD5: Final = "cdr_privacy_password_md5"
 # The PBX pushes call events to our webhook (set up on the PBX by the user).
 CONF_LIVE_EVENTS: Final = "live_events"
+# Options: how many configuration backups to keep per PBX.
+CONF_BACKUPS_TO_KEEP: Final = "backups_to_keep"
+DEFAULT_BACKUPS_TO_KEEP: Final = 7
+MAX_BACKUPS_TO_KEEP: Final = 365
 # Entry data: the Basic credentials the PBX's notification action sends.
 CONF_WEBHOOK_USERNAME: Final = "webhook_username"
 CONF_WEBHOOK_PASSWORD: Final = "webhook_password"  # noqa: S105 - a key

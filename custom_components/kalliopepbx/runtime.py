@@ -12,6 +12,7 @@ from .api import KalliopeClient, Registration, UserConfig, VoicemailCount
 from .const import CONF_VOICEMAIL_SENSORS
 
 if TYPE_CHECKING:
+    from .backups import PbxBackups
     from .callgroups import CallGroupMembers
     from .config_changes import ConfigChanges
     from .coordinator import (
@@ -38,6 +39,7 @@ class KalliopeRuntimeData:
     forwarding: ForwardingManager
     live: LiveEvents
     callgroups: CallGroupMembers
+    backups: PbxBackups
     pbx_device_id: str
     # Holds the CDR privacy password's md5: kept out of repr.
     options: dict[str, Any] = field(default_factory=dict, repr=False)

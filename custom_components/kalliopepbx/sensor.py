@@ -13,6 +13,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
@@ -27,6 +28,7 @@ from .api import (
     UserConfig,
     VoicemailCount,
 )
+from .backups import LastBackupSensor
 from .call_entities import async_add_live_sensors
 from .callgroup_entities import async_add_callgroup_sensors
 from .coordinator import TOTAL_VOICEMAIL_KEY
@@ -277,12 +279,14 @@ class KalliopeSensor(KalliopeEntity[Any], SensorEntity):
         return self._attributes(self.model)
 
 
-def _add_live_and_callgroup_sensors(
+@callback
+def _add_unpolled_sensors(
     entry: KalliopeConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Sensors not described here: live call sensors, one per call group."""
+    """Sensors not described here: live calls, one per call group, the last backup."""
     async_add_live_sensors(entry, async_add_entities)
     async_add_callgroup_sensors(entry, async_add_entities)
+    async_add_entities([LastBackupSensor(entry.runtime_data)])
 
 
 # PBX sensors turned off in the options are removed rather than left orphaned.
@@ -292,5 +296,5 @@ async_setup_entry = platform_setup(
     pbx=PBX_SENSORS,
     extensions=EXTENSION_SENSORS,
     prune_pbx=True,
-    also=_add_live_and_callgroup_sensors,
+    also=_add_unpolled_sensors,
 )

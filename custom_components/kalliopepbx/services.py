@@ -31,11 +31,14 @@ from .api import (
     KalliopeApiError,
     KalliopeError,
 )
+from .backups import async_setup_backup_services
 from .callgroup_services import async_setup_callgroup_services
 from .commands import (
     APPLY_CHANGES,
     RELOAD_PBX_ENGINE,
+    RESTART_PBX,
     REVERT_CHANGES,
+    SHUTDOWN_PBX,
     PbxCommand,
     async_run_command,
 )
@@ -213,10 +216,17 @@ def async_setup_services(hass: HomeAssistant) -> None:
         bind(hass, _reset_missed_calls),
         RESET_MISSED_CALLS_SCHEMA,
     )
-    for command in (RELOAD_PBX_ENGINE, APPLY_CHANGES, REVERT_CHANGES):
+    for command in (
+        RELOAD_PBX_ENGINE,
+        APPLY_CHANGES,
+        REVERT_CHANGES,
+        RESTART_PBX,
+        SHUTDOWN_PBX,
+    ):
         async_register_admin_service(
             hass, DOMAIN, command.key, bind(hass, _pbx_command(command)), ENTRY_SCHEMA
         )
     async_setup_lookup_services(hass)
     async_setup_callgroup_services(hass)
     async_setup_phonebook_services(hass)
+    async_setup_backup_services(hass)
