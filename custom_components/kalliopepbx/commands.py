@@ -1,10 +1,10 @@
 """PBX commands: one path for a button press and for its action.
 
 Apply and revert run under the configuration lock (never in the middle of a
-configuration change) and refresh what they touched; so do restarting and
-shutting down the PBX (`power.py`); the engine commands go straight to the
-PBX. Either way only administrators (or no user: automations)
-may send them, and client errors come back translated.
+configuration change) and refresh what they touched. Restarting and shutting
+down the PBX also wait for the lock (`power.py`); the engine commands go
+straight to the PBX. Only administrators (or no user: automations) may send
+any of them, and client errors come back translated.
 """
 
 from __future__ import annotations

@@ -58,48 +58,47 @@ VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
 )
 
 
-class CallForwardingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
+class ExtensionSettingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
+    """A setting of the extension on the PBX, changed by administrators only."""
+
+    entity_description: KalliopeSwitchDescription[UserConfig]
+
+    @property
+    def is_on(self) -> bool | None:
+        """The setting as the PBX has it."""
+        value: bool | None = self._value(self.model)
+        return value
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Turn the setting on; administrators only."""
+        await async_require_admin(self.hass, self._context)
+        await self._async_set(True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Turn the setting off; administrators only."""
+        await async_require_admin(self.hass, self._context)
+        await self._async_set(False)
+
+    async def _async_set(self, on: bool) -> None:
+        raise NotImplementedError
+
+
+class CallForwardingSwitch(ExtensionSettingSwitch):
     """On: calls go on to the forwarding target. Off: the failover from before."""
 
-    entity_description: KalliopeSwitchDescription[UserConfig]
-
-    @property
-    def is_on(self) -> bool | None:
-        """Whether the PBX forwards this extension's calls to a number."""
-        value: bool | None = self._value(self.model)
-        return value
-
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Forward to the target number; administrators only."""
-        await async_require_admin(self.hass, self._context)
-        await self.runtime.forwarding.async_forward_to_target(self.extension)
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Restore the failover from before; administrators only."""
-        await async_require_admin(self.hass, self._context)
-        await self.runtime.forwarding.async_clear(self.extension)
+    async def _async_set(self, on: bool) -> None:
+        forwarding = self.runtime.forwarding
+        if on:
+            await forwarding.async_forward_to_target(self.extension)
+        else:
+            await forwarding.async_clear(self.extension)
 
 
-class VoicemailSwitch(KalliopeEntity[UserConfig], SwitchEntity):
+class VoicemailSwitch(ExtensionSettingSwitch):
     """On: the extension has a mailbox on the PBX."""
 
-    entity_description: KalliopeSwitchDescription[UserConfig]
-
-    @property
-    def is_on(self) -> bool | None:
-        """Whether the PBX has voicemail on for this extension."""
-        value: bool | None = self._value(self.model)
-        return value
-
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Turn voicemail on; administrators only."""
-        await async_require_admin(self.hass, self._context)
-        await async_set_voicemail(self.runtime, self.extension, True)
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Turn voicemail off; administrators only."""
-        await async_require_admin(self.hass, self._context)
-        await async_set_voicemail(self.runtime, self.extension, False)
+    async def _async_set(self, on: bool) -> None:
+        await async_set_voicemail(self.runtime, self.extension, on)
 
 
 def _switch(
