@@ -33,6 +33,7 @@ from simulator.backup import backup_chunks
 from tests.api.test_client_backup import RssMeter
 
 from .conftest import PBX_ID, call_action, open_options
+from .lock_helpers import change_held_at_write, let_others_run
 from .reference_pbx import ReferencePbx, fixture_bytes
 
 SENSOR = "sensor.kalliopepbx_office_last_backup"
@@ -399,51 +400,22 @@ async def test_a_backup_waits_for_a_configuration_change(
     """Never between a change's write and its apply: it would hold half of it."""
     pbx_state.set_pending(False)
     client = config_entry.runtime_data.client
-    order: list[str] = []
-    written = asyncio.Event()
-    release = asyncio.Event()
-    real_set, real_apply, real_backup = (
-        client.set_failover,
-        client.apply,
-        client.create_backup,
-    )
-
-    async def set_failover(*args: Any, **kwargs: Any) -> None:
-        order.append("write")
-        written.set()
-        await release.wait()
-        await real_set(*args, **kwargs)
-
-    async def apply(**kwargs: Any) -> bool:
-        order.append("apply")
-        return await real_apply(**kwargs)
-
-    async def create_backup(*args: Any, **kwargs: Any) -> Any:
-        order.append("backup")
-        return await real_backup(*args, **kwargs)
-
-    with (
-        patch.object(client, "set_failover", set_failover),
-        patch.object(client, "apply", apply),
-        patch.object(client, "create_backup", create_backup),
-    ):
-        change = hass.async_create_task(
-            call_action(
-                hass,
-                "set_call_forwarding",
-                {"extension": "201", "type": "forward_to_exten", "destination": "205"},
-            )
-        )
-        async with asyncio.timeout(10):
-            await written.wait()
+    async with change_held_at_write(
+        hass,
+        client,
+        lambda: call_action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
+        ),
+        write="set_failover",
+        record=("apply", "create_backup"),
+    ) as held:
         backing_up = hass.async_create_task(backup(hass))
-        # Every chance to jump the queue.
-        await asyncio.sleep(0.2)
-        assert order == ["write"]
-        release.set()
-        await change
-        await backing_up
-    assert order == ["write", "apply", "backup"]
+        await let_others_run()
+        assert held.order == ["set_failover"]
+        await held.finish(backing_up)
+    assert held.order == ["set_failover", "apply", "create_backup"]
 
 
 @pytest.mark.parametrize(

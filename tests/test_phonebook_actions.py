@@ -25,6 +25,7 @@ from custom_components.kalliopepbx.api import Contact
 from simulator import PbxState
 
 from .conftest import call_action, switch_to
+from .lock_helpers import change_held_at_write, let_others_run
 from .reference_pbx import ReferencePbx
 
 BASSI_PHONE = "+390116693021"
@@ -274,50 +275,22 @@ async def test_contact_change_waits_for_a_change_in_progress(
 ) -> None:
     """Added after a voicemail change in progress is applied, never in between."""
     client = init_integration.runtime_data.client
-    order: list[str] = []
-    written = asyncio.Event()
-    release = asyncio.Event()
-    real_update, real_add, real_apply = (
-        client.update_user_config,
-        client.add_contact,
-        client.apply,
-    )
-
-    async def update(*args: Any, **kwargs: Any) -> None:
-        order.append("voicemail")
-        written.set()
-        await release.wait()
-        await real_update(*args, **kwargs)
-
-    async def add(*args: Any, **kwargs: Any) -> None:
-        order.append("contact")
-        await real_add(*args, **kwargs)
-
-    async def apply(**kwargs: Any) -> bool:
-        order.append("apply")
-        return await real_apply(**kwargs)
-
-    with (
-        patch.object(client, "update_user_config", update),
-        patch.object(client, "add_contact", add),
-        patch.object(client, "apply", apply),
-    ):
-        voicemail = hass.async_create_task(
-            switch_to(hass, "switch.giulia_rossi_voicemail", "turn_off")
-        )
-        await written.wait()
+    async with change_held_at_write(
+        hass,
+        client,
+        lambda: switch_to(hass, "switch.giulia_rossi_voicemail", "turn_off"),
+        write="update_user_config",
+        record=("add_contact", "apply"),
+    ) as held:
         contact = hass.async_create_task(
             call_action(hass, "add_contact", NEW_CONTACT, response=True)
         )
-        # The action has read the phonebook and now waits for the lock.
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert order == ["voicemail"]
-        release.set()
-        await voicemail
-        response = await contact
-    assert order == ["voicemail", "apply", "contact", "apply"]
+        await let_others_run()
+        assert held.order == ["update_user_config"]
+        (response,) = await held.finish(contact)
+    assert held.order == ["update_user_config", "apply", "add_contact", "apply"]
     assert pbx_state.contacts[int(response["id"])].last_name == "Neri"
+    assert pbx_state.extensions["202"].vm_enabled is False
 
 
 async def test_contact_removed_in_between(

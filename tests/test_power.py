@@ -5,10 +5,8 @@ goes down is not an error.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 import logging
-from typing import Any
 from unittest.mock import patch
 
 from homeassistant.auth.models import User
@@ -23,6 +21,7 @@ from custom_components.kalliopepbx.api import KalliopeConnectionError
 from simulator import PbxState
 
 from .conftest import call_action, our_log_lines, press
+from .lock_helpers import change_held_at_write, let_others_run
 from .reference_pbx import ReferencePbx
 
 RESTART = "button.kalliopepbx_office_restart_pbx"
@@ -171,7 +170,7 @@ def _action_shutdown(hass: HomeAssistant) -> Awaitable[None]:
 
 @pytest.mark.parametrize(
     ("command", "request_name"),
-    [(_press_restart, "restart"), (_action_shutdown, "halt")],
+    [(_press_restart, "restart_system"), (_action_shutdown, "halt_system")],
 )
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_power_waits_for_a_configuration_change(
@@ -184,53 +183,22 @@ async def test_power_waits_for_a_configuration_change(
     """Never between a change's write and its apply: a reboot drops it."""
     pbx_state.set_pending(False)
     client = config_entry.runtime_data.client
-    order: list[str] = []
-    written = asyncio.Event()
-    release = asyncio.Event()
-    real_set, real_apply = client.set_failover, client.apply
-    real_restart, real_halt = client.restart_system, client.halt_system
-
-    async def set_failover(*args: Any, **kwargs: Any) -> None:
-        order.append("write")
-        written.set()
-        await release.wait()
-        await real_set(*args, **kwargs)
-
-    async def apply(**kwargs: Any) -> bool:
-        order.append("apply")
-        return await real_apply(**kwargs)
-
-    async def restart(**kwargs: Any) -> bool:
-        order.append("restart")
-        return await real_restart(**kwargs)
-
-    async def halt(**kwargs: Any) -> bool:
-        order.append("halt")
-        return await real_halt(**kwargs)
-
-    with (
-        patch.object(client, "set_failover", set_failover),
-        patch.object(client, "apply", apply),
-        patch.object(client, "restart_system", restart),
-        patch.object(client, "halt_system", halt),
-    ):
-        change = hass.async_create_task(
-            call_action(
-                hass,
-                "set_call_forwarding",
-                {"extension": "201", "type": "forward_to_exten", "destination": "205"},
-            )
-        )
-        async with asyncio.timeout(10):
-            await written.wait()
+    async with change_held_at_write(
+        hass,
+        client,
+        lambda: call_action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
+        ),
+        write="set_failover",
+        record=("apply", "restart_system", "halt_system"),
+    ) as held:
         pressed = hass.async_create_task(command(hass))
-        # Every chance to jump the queue.
-        await asyncio.sleep(0.2)
-        assert order == ["write"]
-        release.set()
-        await change
-        await pressed
-    assert order == ["write", "apply", request_name]
+        await let_others_run()
+        assert held.order == ["set_failover"]
+        await held.finish(pressed)
+    assert held.order == ["set_failover", "apply", request_name]
     # The change was applied before the PBX went down: it survives the reboot.
     failover = pbx_state.get_failover("201")
     assert (failover["type"], failover["value"]) == ("FORWARD_TO_EXTEN", "205")

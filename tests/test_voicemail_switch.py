@@ -4,10 +4,8 @@ answers shaped like the reference's (203 Luca Verdi has a mailbox)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
-from unittest.mock import patch
 import xml.etree.ElementTree as ET
 
 from homeassistant.auth.models import User
@@ -22,6 +20,7 @@ from custom_components.kalliopepbx.const import CONF_VOICEMAIL_SENSORS
 from simulator import PbxState
 
 from .conftest import switch_to
+from .lock_helpers import change_held_at_write, let_others_run
 from .reference_pbx import ReferencePbx
 
 SWITCH = "switch.giulia_rossi_voicemail"
@@ -162,36 +161,20 @@ async def test_change_waits_for_one_in_progress(
 ) -> None:
     """Two changes at once: the second is written after the first is applied."""
     client = init_integration.runtime_data.client
-    order: list[str] = []
-    written = asyncio.Event()
-    release = asyncio.Event()
-    real_update, real_apply = client.update_user_config, client.apply
-
-    async def update(exten: str, *args: Any, **kwargs: Any) -> None:
-        order.append(f"write {exten}")
-        if exten == "202":
-            written.set()
-            await release.wait()
-        await real_update(exten, *args, **kwargs)
-
-    async def apply(**kwargs: Any) -> bool:
-        order.append("apply")
-        return await real_apply(**kwargs)
-
-    with (
-        patch.object(client, "update_user_config", update),
-        patch.object(client, "apply", apply),
-    ):
-        first = hass.async_create_task(switch_to(hass, SWITCH, "turn_off"))
-        await written.wait()
+    async with change_held_at_write(
+        hass,
+        client,
+        lambda: switch_to(hass, SWITCH, "turn_off"),
+        write="update_user_config",
+        record=("apply",),
+    ) as held:
         second = hass.async_create_task(
             switch_to(hass, "switch.reception_front_desk_voicemail", "turn_on")
         )
-        await asyncio.sleep(0)
-        assert order == ["write 202"]
-        release.set()
-        await asyncio.gather(first, second)
-    assert order == ["write 202", "apply", "write 201", "apply"]
+        await let_others_run()
+        assert held.order == ["update_user_config"]
+        await held.finish(second)
+    assert held.order == ["update_user_config", "apply", "update_user_config", "apply"]
     assert pbx_state.extensions["201"].vm_enabled is True
     assert pbx_state.extensions["202"].vm_enabled is False
 
