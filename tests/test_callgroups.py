@@ -27,6 +27,7 @@ from custom_components.kalliopepbx.const import DOMAIN, SYSTEM_INTERVAL
 from simulator import PbxState
 
 from .conftest import PBX_ID, advance, call_action, switch_to
+from .lock_helpers import change_held_at_write, let_others_run
 from .reference_pbx import ReferencePbx
 
 SENSOR = "sensor.kalliopepbx_office_call_group_incoming"
@@ -474,3 +475,41 @@ async def test_switch_against_the_simulator(
     await switch_to(hass, entity_id, "turn_on")
     after = pbx_state.callgroups["incoming"].priorities
     assert [p.members for p in after] == [first, (*second[1:], leaving)]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_off_then_on_at_once_the_last_press_wins(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """On pressed while off is under way: the poll showed "on", yet on is sent."""
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    client = entry.runtime_data.client
+    async with change_held_at_write(
+        hass,
+        client,
+        lambda: switch_to(hass, RINGS_202, "turn_off"),
+        write="set_callgroup_members",
+    ) as held:
+        on = hass.async_create_task(switch_to(hass, RINGS_202, "turn_on"))
+        await let_others_run()
+        await held.finish(on)
+    assert held.order == ["set_callgroup_members", "set_callgroup_members"]
+    assert hass.states.get(RINGS_202).state == STATE_ON
+    assert reference_pbx.callgroup_members("incoming")[0] == ["201", "202"]
+
+
+async def test_switches_survive_a_start_without_the_extension_list(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
+) -> None:
+    """Members are unknown, not gone: their switches (and names given) stay."""
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    before = callgroup_entities(hass)
+    assert RINGS_202 in before
+    assert await hass.config_entries.async_unload(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    for path in ("/users/configs/", "/users/brief/"):
+        reference_pbx.answer(path, "<kpbx_response><x>")
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    assert callgroup_entities(hass) == before

@@ -387,3 +387,29 @@ async def test_unapplied_change_saved_by_an_earlier_version_is_still_shown(
         "title": config_entry.title,
         "changes": "201: forward_to_exten 205",
     }
+
+
+async def test_a_poll_ending_while_a_change_is_remembered(
+    hass: HomeAssistant, config_entry: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """The PBX seen with nothing pending mid-save: the change still lands."""
+    pbx_state.set_pending(False)
+    unapplied = config_entry.runtime_data.changes.unapplied
+    storage = unapplied._storage
+    real_save = storage.async_save
+    polled: list[bool] = []
+
+    async def save() -> None:
+        await real_save()
+        if storage.unapplied and not polled:
+            # The registrations poll's listener, run during the save's await.
+            polled.append(True)
+            unapplied.pending_changed()
+
+    with patch.object(storage, "async_save", save):
+        await config_entry.runtime_data.forwarding.async_set(
+            "201", Failover(FailoverType.FORWARD_TO_EXTEN, "205")
+        )
+    assert polled == [True]
+    assert pbx_state.get_failover("201")["value"] == "205"
+    assert unapplied_issue(hass, config_entry) is None

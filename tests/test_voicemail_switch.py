@@ -179,6 +179,25 @@ async def test_change_waits_for_one_in_progress(
     assert pbx_state.extensions["202"].vm_enabled is False
 
 
+async def test_off_then_on_at_once_the_last_press_wins(
+    hass: HomeAssistant, init_integration: MockConfigEntry, pbx_state: PbxState
+) -> None:
+    """On pressed while off is under way: the poll showed "on", yet on is sent."""
+    client = init_integration.runtime_data.client
+    async with change_held_at_write(
+        hass,
+        client,
+        lambda: switch_to(hass, SWITCH, "turn_off"),
+        write="update_user_config",
+    ) as held:
+        on = hass.async_create_task(switch_to(hass, SWITCH, "turn_on"))
+        await let_others_run()
+        await held.finish(on)
+    assert held.order == ["update_user_config", "update_user_config"]
+    assert pbx_state.extensions["202"].vm_enabled is True
+    assert hass.states.get(SWITCH).state == STATE_ON
+
+
 # ---------------------------------------------------------------- reference
 
 

@@ -162,8 +162,11 @@ class CallGroupMemberSwitch(CallGroupEntity, SwitchEntity):
     async def _async_switch(self, on: bool) -> None:
         await async_require_admin(self.hass, self._context)
         group = self.group
-        if group is None or is_member(group, self.exten) == on:
-            # Already so (or not listed now): nothing is sent.
+        if group is None:
+            return
+        if is_member(group, self.exten) == on and not self.runtime.changes.busy:
+            # Already so: nothing is sent. While a change is under way the
+            # last poll may be stale (an opposite press before this one).
             return
         await self.runtime.callgroups.async_set_member(group, self.exten, on)
         self.async_write_shown()
@@ -204,7 +207,8 @@ def _async_follow_groups(
     @callback
     def sync() -> None:
         data = runtime.system.latest
-        if data is None:
+        if data is None or not runtime.system.extensions_fetched:
+            # Without the extension list every member would look gone.
             return
         if ENDPOINT in data.unsupported:
             groups: Mapping[str, CallGroup] = {}

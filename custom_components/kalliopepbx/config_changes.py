@@ -42,6 +42,11 @@ class ConfigChanges:
         # One configuration change at a time per PBX, with the refresh after it.
         self.lock = asyncio.Lock()
 
+    @property
+    def busy(self) -> bool:
+        """A change is under way: what the last poll showed may be changing."""
+        return self.lock.locked()
+
     async def async_change[T](
         self,
         key: str,
@@ -82,9 +87,11 @@ class ConfigChanges:
     ) -> T:
         """Write, then apply; hold the lock. Until applied the change is remembered."""
         unapplied = self.unapplied
-        await unapplied.async_remember(key, description)
+        # Before the save's await: a poll ending during it must not take our
+        # own change for one left behind.
         unapplied.changing = True
         try:
+            await unapplied.async_remember(key, description)
             try:
                 result = await write()
             except (KalliopeApiError, HomeAssistantError):

@@ -177,7 +177,8 @@ async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
     await _async_change(
         entry,
         "contact:new",
-        f"contact added: {fields['first_name']} {fields['last_name']}",
+        # No names: the repair issue and storage need none.
+        "contact added",
         add,
         check=find_new,
     )

@@ -65,7 +65,8 @@ class UnappliedChanges:
 
     async def async_forget(self, key: str) -> None:
         """Applied, or refused before anything was written."""
-        del self._storage.unapplied[key]
+        # Gone already if the PBX was seen with nothing pending since.
+        self._storage.unapplied.pop(key, None)
         await self._storage.async_save()
 
     @callback

@@ -32,7 +32,9 @@ async def async_set_voicemail(
 ) -> None:
     """Turn an extension's voicemail on or off on the PBX, applied and read back."""
     known = runtime.config(exten)
-    if known is not None and known.vm_enabled is enabled:
+    if known is not None and known.vm_enabled is enabled and not runtime.changes.busy:
+        # Nothing to send; while a change is under way the last poll may be
+        # stale (an opposite press waiting for the lock), so it goes through.
         return
     client = runtime.client
 
