@@ -322,13 +322,9 @@ type SetupEntry = Callable[
 ]
 
 
-# An entity class, or a function choosing one per description.
-type EntityFactory = Callable[..., KalliopeEntity[Any]]
-
-
 def platform_setup(
     platform: Platform,
-    entity_class: EntityFactory,
+    entity_class: type[KalliopeEntity[Any]],
     *,
     pbx: Iterable[KalliopeEntityDescription[Any]] = (),
     extensions: Iterable[KalliopeEntityDescription[Any]] = (),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,20 @@ PARALLEL_UPDATES = 1
 class KalliopeSwitchDescription[ModelT](
     KalliopeEntityDescription[ModelT], SwitchEntityDescription
 ):
-    """A switch whose state `value_fn` reads from its source's model."""
+    """A switch whose state `value_fn` reads from its source's model.
+
+    `set_fn(runtime, extension, on)` changes the setting on the PBX.
+    """
+
+    set_fn: Callable[[KalliopeRuntimeData, str, bool], Awaitable[None]]
+
+
+async def _set_forwarding(runtime: KalliopeRuntimeData, exten: str, on: bool) -> None:
+    """On: forward to the target. Off: the failover from before."""
+    if on:
+        await runtime.forwarding.async_forward_to_target(exten)
+    else:
+        await runtime.forwarding.async_clear(exten)
 
 
 CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
@@ -42,6 +56,7 @@ CALL_FORWARDING: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescripti
         config.failover is not None and config.failover.forwards_to_number
     ),
     requires_model=True,
+    set_fn=_set_forwarding,
 )
 
 VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
@@ -55,6 +70,7 @@ VOICEMAIL: KalliopeSwitchDescription[UserConfig] = KalliopeSwitchDescription(
     requires_model=True,
     # Whatever the voicemail sensors option says: this is the PBX's setting.
     exists_fn=voicemail_setting_known,
+    set_fn=async_set_voicemail,
 )
 
 
@@ -72,50 +88,19 @@ class ExtensionSettingSwitch(KalliopeEntity[UserConfig], SwitchEntity):
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Turn the setting on; administrators only."""
         await async_require_admin(self.hass, self._context)
-        await self._async_set(True)
+        await self.entity_description.set_fn(self.runtime, self.extension, True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the setting off; administrators only."""
         await async_require_admin(self.hass, self._context)
-        await self._async_set(False)
-
-    async def _async_set(self, on: bool) -> None:
-        raise NotImplementedError
-
-
-class CallForwardingSwitch(ExtensionSettingSwitch):
-    """On: calls go on to the forwarding target. Off: the failover from before."""
-
-    async def _async_set(self, on: bool) -> None:
-        forwarding = self.runtime.forwarding
-        if on:
-            await forwarding.async_forward_to_target(self.extension)
-        else:
-            await forwarding.async_clear(self.extension)
-
-
-class VoicemailSwitch(ExtensionSettingSwitch):
-    """On: the extension has a mailbox on the PBX."""
-
-    async def _async_set(self, on: bool) -> None:
-        await async_set_voicemail(self.runtime, self.extension, on)
-
-
-def _switch(
-    runtime: KalliopeRuntimeData,
-    description: KalliopeSwitchDescription[UserConfig],
-    exten: str | None = None,
-) -> KalliopeEntity[UserConfig]:
-    if description is VOICEMAIL:
-        return VoicemailSwitch(runtime, description, exten)
-    return CallForwardingSwitch(runtime, description, exten)
+        await self.entity_description.set_fn(self.runtime, self.extension, False)
 
 
 # Forwarding and voicemail switches per extension, now and when extensions
 # appear; the call group switches follow the PBX's groups.
 async_setup_entry = platform_setup(
     Platform.SWITCH,
-    _switch,
+    ExtensionSettingSwitch,
     extensions=(CALL_FORWARDING, VOICEMAIL),
     also=async_add_callgroup_switches,
 )
