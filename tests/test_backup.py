@@ -27,6 +27,7 @@ from custom_components.kalliopepbx.backup_files import (
     backup_extension,
     safe_directory_name,
 )
+from custom_components.kalliopepbx.backups import human_size
 from custom_components.kalliopepbx.const import CONF_BACKUPS_TO_KEEP
 from simulator import PbxState
 from simulator.backup import backup_chunks
@@ -475,3 +476,18 @@ async def test_cleanup_trouble_is_logged_not_raised(
         await backup(hass)
     assert err.value.translation_key == "backup_write_failed"
     assert "not deleted" in caplog.text.split("old backups not deleted")[-1]
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1536, "1.5 KiB"),
+        (64 * 2**20, "64.0 MiB"),
+        (3 * 2**40, "3072.0 GiB"),
+    ],
+)
+def test_size_shown_to_people(size: int, shown: str) -> None:
+    """The Last backup sensor's `size_text`."""
+    assert human_size(size) == shown

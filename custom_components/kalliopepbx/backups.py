@@ -211,13 +211,15 @@ def async_setup_backup_services(hass: HomeAssistant) -> None:
 
 
 def human_size(size: int) -> str:
-    """`64.0 KiB`, `1.5 GiB`: a size for people."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+    """`512 B`, `64.0 KiB`, `1.5 GiB`: a size for people."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError  # pragma: no cover
+    return f"{value:.1f} GiB"
 
 
 class LastBackupSensor(SensorEntity):
