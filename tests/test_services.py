@@ -354,6 +354,23 @@ async def test_foreign_pending_changes_are_not_applied(
     assert reference_pbx.pending is True
 
 
+async def test_apply_refused_is_reported_and_pending_visible(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """The PBX answers `false` and keeps the change pending: the user is told."""
+    reference_pbx.answer(
+        "/pbx/apply",
+        '<?xml version="1.0"?>\n<kpbx_response>\n'
+        "  <pbx_applied>false</pbx_applied>\n</kpbx_response>\n",
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(
+            hass, "set_call_forwarding", {"extension": "201", "type": "hangup"}
+        )
+    assert err.value.translation_key == "apply_refused"
+    assert reference_pbx.pending is True
+
+
 async def test_apply_failure_is_reported_and_pending_visible(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:

@@ -125,9 +125,7 @@ class ConfigChanges:
             ) from err
         if still_pending:
             raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="apply_failed",
-                translation_placeholders={"error": "the PBX refused to apply"},
+                translation_domain=DOMAIN, translation_key="apply_refused"
             )
 
     async def async_refresh(self) -> None:
