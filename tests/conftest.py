@@ -296,6 +296,12 @@ def pbx_state(scenario: dict[str, Any]) -> PbxState:
 
 
 @pytest.fixture
+def nothing_pending(pbx_state: PbxState) -> None:
+    """The demo PBX starts with changes pending: applied before the test."""
+    pbx_state.set_pending(False)
+
+
+@pytest.fixture
 async def simulator(
     socket_enabled: None, pbx_state: PbxState
 ) -> AsyncIterator[RunningSimulator]:

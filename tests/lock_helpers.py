@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from typing import Any
 from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 
 from custom_components.kalliopepbx.api import KalliopeClient
+
+from .conftest import call_action, switch_to
 
 
 class HeldChange:
@@ -80,3 +82,33 @@ async def let_others_run() -> None:
     jobs (a backup opens its file) before it reaches the lock.
     """
     await asyncio.sleep(0.2)
+
+
+def forwarding_change_held(
+    hass: HomeAssistant, client: KalliopeClient, record: Iterable[str]
+) -> AbstractAsyncContextManager[HeldChange]:
+    """201 forwarded to 205 through the action, held at its write."""
+    return change_held_at_write(
+        hass,
+        client,
+        lambda: call_action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
+        ),
+        write="set_failover",
+        record=record,
+    )
+
+
+async def off_then_on(
+    hass: HomeAssistant, client: KalliopeClient, entity_id: str, *, write: str
+) -> list[str]:
+    """Turn a switch off and, while that change is held, on: the requests made."""
+    async with change_held_at_write(
+        hass, client, lambda: switch_to(hass, entity_id, "turn_off"), write=write
+    ) as held:
+        on = hass.async_create_task(switch_to(hass, entity_id, "turn_on"))
+        await let_others_run()
+        await held.finish(on)
+    return held.order

@@ -34,7 +34,7 @@ from simulator.backup import backup_chunks
 from tests.api.test_client_backup import RssMeter
 
 from .conftest import PBX_ID, call_action, open_options
-from .lock_helpers import change_held_at_write, let_others_run
+from .lock_helpers import forwarding_change_held, let_others_run
 from .reference_pbx import ReferencePbx, fixture_bytes
 
 SENSOR = "sensor.kalliopepbx_office_last_backup"
@@ -401,16 +401,8 @@ async def test_a_backup_waits_for_a_configuration_change(
     """Never between a change's write and its apply: it would hold half of it."""
     pbx_state.set_pending(False)
     client = config_entry.runtime_data.client
-    async with change_held_at_write(
-        hass,
-        client,
-        lambda: call_action(
-            hass,
-            "set_call_forwarding",
-            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
-        ),
-        write="set_failover",
-        record=("apply", "create_backup"),
+    async with forwarding_change_held(
+        hass, client, record=("apply", "create_backup")
     ) as held:
         backing_up = hass.async_create_task(backup(hass))
         await let_others_run()

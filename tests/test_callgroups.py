@@ -27,7 +27,7 @@ from custom_components.kalliopepbx.const import DOMAIN, SYSTEM_INTERVAL
 from simulator import PbxState
 
 from .conftest import PBX_ID, advance, call_action, switch_to
-from .lock_helpers import change_held_at_write, let_others_run
+from .lock_helpers import off_then_on
 from .reference_pbx import ReferencePbx
 
 SENSOR = "sensor.kalliopepbx_office_call_group_incoming"
@@ -484,16 +484,8 @@ async def test_off_then_on_at_once_the_last_press_wins(
     """On pressed while off is under way: the poll showed "on", yet on is sent."""
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     client = entry.runtime_data.client
-    async with change_held_at_write(
-        hass,
-        client,
-        lambda: switch_to(hass, RINGS_202, "turn_off"),
-        write="set_callgroup_members",
-    ) as held:
-        on = hass.async_create_task(switch_to(hass, RINGS_202, "turn_on"))
-        await let_others_run()
-        await held.finish(on)
-    assert held.order == ["set_callgroup_members", "set_callgroup_members"]
+    order = await off_then_on(hass, client, RINGS_202, write="set_callgroup_members")
+    assert order == ["set_callgroup_members", "set_callgroup_members"]
     assert hass.states.get(RINGS_202).state == STATE_ON
     assert reference_pbx.callgroup_members("incoming")[0] == ["201", "202"]
 

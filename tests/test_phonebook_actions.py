@@ -28,6 +28,8 @@ from .conftest import call_action, switch_to
 from .lock_helpers import change_held_at_write, let_others_run
 from .reference_pbx import ReferencePbx
 
+pytestmark = pytest.mark.usefixtures("nothing_pending")
+
 BASSI_PHONE = "+390116693021"
 NEW_CONTACT = {
     "first_name": "Paolo",
@@ -41,12 +43,6 @@ CONTACT_WRITES = (
     "PUT /phonebook/contacts",
     "DELETE /phonebook/contacts/{contact_id}",
 )
-
-
-@pytest.fixture(autouse=True)
-def nothing_pending(pbx_state: PbxState) -> None:
-    """The demo PBX starts with changes pending: applied before the tests."""
-    pbx_state.set_pending(False)
 
 
 def contacts_of(pbx_state: PbxState) -> dict[int, dict[str, Any]]:

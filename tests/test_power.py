@@ -21,7 +21,7 @@ from custom_components.kalliopepbx.api import KalliopeConnectionError
 from simulator import PbxState
 
 from .conftest import call_action, our_log_lines, press
-from .lock_helpers import change_held_at_write, let_others_run
+from .lock_helpers import forwarding_change_held, let_others_run
 from .reference_pbx import ReferencePbx
 
 RESTART = "button.kalliopepbx_office_restart_pbx"
@@ -183,16 +183,8 @@ async def test_power_waits_for_a_configuration_change(
     """Never between a change's write and its apply: a reboot drops it."""
     pbx_state.set_pending(False)
     client = config_entry.runtime_data.client
-    async with change_held_at_write(
-        hass,
-        client,
-        lambda: call_action(
-            hass,
-            "set_call_forwarding",
-            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
-        ),
-        write="set_failover",
-        record=("apply", "restart_system", "halt_system"),
+    async with forwarding_change_held(
+        hass, client, record=("apply", "restart_system", "halt_system")
     ) as held:
         pressed = hass.async_create_task(command(hass))
         await let_others_run()

@@ -20,8 +20,10 @@ from custom_components.kalliopepbx.const import CONF_VOICEMAIL_SENSORS
 from simulator import PbxState
 
 from .conftest import switch_to
-from .lock_helpers import change_held_at_write, let_others_run
+from .lock_helpers import change_held_at_write, let_others_run, off_then_on
 from .reference_pbx import ReferencePbx
+
+pytestmark = pytest.mark.usefixtures("nothing_pending")
 
 SWITCH = "switch.giulia_rossi_voicemail"
 # Everything that exists because 202 has a mailbox.
@@ -31,12 +33,6 @@ MAILBOX_ENTITIES = (
     "sensor.giulia_rossi_old_voicemails",
     "event.giulia_rossi_voicemail",
 )
-
-
-@pytest.fixture(autouse=True)
-def nothing_pending(pbx_state: PbxState) -> None:
-    """The demo PBX starts with changes pending: applied before the tests."""
-    pbx_state.set_pending(False)
 
 
 def user_of(pbx_state: PbxState, exten: str) -> dict[str, Any]:
@@ -184,16 +180,8 @@ async def test_off_then_on_at_once_the_last_press_wins(
 ) -> None:
     """On pressed while off is under way: the poll showed "on", yet on is sent."""
     client = init_integration.runtime_data.client
-    async with change_held_at_write(
-        hass,
-        client,
-        lambda: switch_to(hass, SWITCH, "turn_off"),
-        write="update_user_config",
-    ) as held:
-        on = hass.async_create_task(switch_to(hass, SWITCH, "turn_on"))
-        await let_others_run()
-        await held.finish(on)
-    assert held.order == ["update_user_config", "update_user_config"]
+    order = await off_then_on(hass, client, SWITCH, write="update_user_config")
+    assert order == ["update_user_config", "update_user_config"]
     assert pbx_state.extensions["202"].vm_enabled is True
     assert hass.states.get(SWITCH).state == STATE_ON
 
