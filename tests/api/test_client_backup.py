@@ -273,13 +273,14 @@ def chunked_answer(body: bytes) -> Handler:
 async def test_the_timeout_is_between_chunks_not_for_the_whole_file(
     session: aiohttp.ClientSession, pbx: ReferencePbx
 ) -> None:
-    quick = client_for(session, pbx, timeout=0.5)
-    # Eight chunks 0.2 s apart: 1.6 s in all, never 0.5 s without data.
+    quick = client_for(session, pbx, timeout=1.0)
+    # Eight chunks 0.2 s apart: 1.6 s in all, never 1 s without data (a wide
+    # margin, so a loaded machine does not turn a pause into a timeout).
     pbx.handle(PATH, file_answer(FILE[:80_000], chunk=10_000, pause=0.2))
     started = time.monotonic()
     assert (await quick.create_backup(io.BytesIO(), name="n")).size == 80_000
     assert time.monotonic() - started > 1.0
-    pbx.handle(PATH, file_answer(FILE[:20_000], chunk=10_000, pause=0.8))
+    pbx.handle(PATH, file_answer(FILE[:20_000], chunk=10_000, pause=2.0))
     with pytest.raises(KalliopeConnectionError):
         await quick.create_backup(io.BytesIO(), name="n")
 

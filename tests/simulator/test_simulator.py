@@ -1383,16 +1383,16 @@ async def test_disabled_endpoints_latency_and_counters(pbx: Pbx) -> None:
     await pbx.ctl("POST", "/endpoints/enable", {"prefix": "/voicemails/"})
     assert (await pbx.call("GET", "/voicemails/count/201")).status == 200
 
-    await pbx.ctl("POST", "/latency", {"ms": 60})
+    await pbx.ctl("POST", "/latency", {"ms": 500})
     started = time.perf_counter()
     await asyncio.gather(
         *(pbx.call("GET", f"/voicemails/count/{e}") for e in ("202", "203", "204"))
     )
     elapsed = time.perf_counter() - started
-    assert 0.06 <= elapsed < 0.5  # concurrent requests overlap their latency
+    assert 0.5 <= elapsed < 1.4  # concurrent requests overlap their latency
     started = time.perf_counter()
     await pbx.ctl("GET", "/state")
-    assert time.perf_counter() - started < 0.06  # the control API is not delayed
+    assert time.perf_counter() - started < 0.4  # the control API is not delayed
     await pbx.ctl("POST", "/latency", {"ms": 0})
 
     await pbx.call("GET", "/users/registrations/")
