@@ -62,11 +62,20 @@ WIDE_CONCURRENCY = 16
 PASSWORD = "admin"
 PBX_ID = "KPBX-SIM-0001"
 
-# The performance budget (docs/performance.md).
-BUDGET_VOICEMAIL_FACTOR = 1.2
-BUDGET_BASELINE_RATIO = 10.0
+# The performance budget (DESIGN.md; docs/performance.md explains each line).
+# A voicemail cycle: within 1.1x of the per-request time x the waves the
+# concurrency allows, i.e. at least 0.9x the speed-up over a sequential loop
+# that the concurrency allows. The per-request time is the sequential loop's
+# in the same run, so the simulator's own work counts on both sides.
+BUDGET_VOICEMAIL_FACTOR = 1.1
+BUDGET_SPEEDUP_SHARE = 0.9
 BUDGET_SETUP_S_1000 = 15.0
-BUDGET_MB_PER_1000 = 30.0
+# What the integration itself holds per extension stays below what Home
+# Assistant spends on a single entity (about 10 KB).
+BUDGET_OWN_KB_PER_EXTENSION = 10.0
+# Where an allocation counts as Home Assistant's own, by the file it was made in.
+HOME_ASSISTANT_CODE = f"{os.sep}homeassistant{os.sep}"
+INTEGRATION_CODE = f"{os.sep}custom_components{os.sep}kalliopepbx{os.sep}"
 
 
 # ---------------------------------------------------------------- simulator process
@@ -496,6 +505,9 @@ class Worker:
         cycles = await self._cycles(runtime, mailboxes, baseline=False)
         baseline = await self._baseline(runtime, mailboxes)
         await hass.config_entries.async_unload(entry.entry_id)
+        own_memory = (
+            await self._own_memory(entry.entry_id) if self.size >= 1000 else None
+        )
         return {
             "extensions": self.size,
             "latency_ms": self.latency_ms,
@@ -511,10 +523,43 @@ class Worker:
             "setup_gc": setup_gc,
             "load_average": os.getloadavg(),
             "rss_growth_mb": (rss_after - rss_before) / 2**20,
+            "own_memory": own_memory,
             "update_intervals_s": update_intervals,
             "cycles": {c.name: asdict(c) for c in cycles},
             "baseline": {c.name: asdict(c) for c in baseline},
         }
+
+    async def _own_memory(self, entry_id: str) -> dict[str, float]:
+        """Who holds the memory of a loaded entry, by the file that allocated it.
+
+        The entry is set up a second time under `tracemalloc` (the timed
+        setup above ran without it: tracing slows everything down), with the
+        registry entries of the first setup already there, as after a restart.
+        """
+        import tracemalloc
+
+        hass = self.hass
+        gc.collect()
+        tracemalloc.start(1)
+        try:
+            if not await hass.config_entries.async_setup(entry_id):
+                raise RuntimeError("the integration did not set up again")
+            await hass.async_block_till_done()
+            gc.collect()
+            snapshot = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        held = {"home_assistant": 0, "integration": 0, "other": 0}
+        for stat in snapshot.statistics("filename"):
+            filename = stat.traceback[0].filename
+            if INTEGRATION_CODE in filename:
+                held["integration"] += stat.size
+            elif HOME_ASSISTANT_CODE in filename:
+                held["home_assistant"] += stat.size
+            else:
+                held["other"] += stat.size
+        await hass.config_entries.async_unload(entry_id)
+        return {f"{name}_mb": size / 2**20 for name, size in held.items()}
 
     def _entry(self, port: int, options: dict[str, Any] | None = None) -> Any:
         from homeassistant.const import (
@@ -821,24 +866,35 @@ def budget(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         check(f"state writes, unchanged refresh ({tag})", "0", str(writes), writes == 0)
         if latency > 0 and size >= 1000 and "voicemail" in cycles:
-            waves = math.ceil(result["mailboxes"] / result["concurrency"])
-            limit_ms = BUDGET_VOICEMAIL_FACTOR * latency * waves
+            mailboxes = result["mailboxes"]
+            waves = math.ceil(mailboxes / result["concurrency"])
             wall = cycles["voicemail"]["wall_ms"]
-            check(
-                f"voicemail cycle ({tag}, {result['concurrency']} in flight)",
-                f"<= {limit_ms:.0f} ms",
-                f"{wall:.0f} ms",
-                wall <= limit_ms,
-            )
             base = result["baseline"].get("voicemail")
             if base:
+                per_request = base["wall_ms"] / mailboxes
+                limit_ms = BUDGET_VOICEMAIL_FACTOR * per_request * waves
+                allowed = mailboxes / waves
                 ratio = base["wall_ms"] / wall
                 check(
-                    f"voicemail vs sequential baseline ({tag})",
-                    f">= {BUDGET_BASELINE_RATIO:g}x",
-                    f"{ratio:.1f}x",
-                    ratio >= BUDGET_BASELINE_RATIO,
+                    f"voicemail cycle ({tag}, {result['concurrency']} in flight)",
+                    f"<= {BUDGET_VOICEMAIL_FACTOR:g} x {per_request:.1f} ms per"
+                    f" request (sequential, same run) x {waves} waves"
+                    f" = {limit_ms:.0f} ms, i.e. a speed-up"
+                    f" >= {BUDGET_SPEEDUP_SHARE:g} x {allowed:.2f}",
+                    f"{wall:.0f} ms, a speed-up of {ratio:.2f}x"
+                    f" = {ratio / allowed:.2f} x {allowed:.2f}",
+                    wall <= limit_ms and ratio >= BUDGET_SPEEDUP_SHARE * allowed,
                 )
+            nominal_ms = BUDGET_VOICEMAIL_FACTOR * latency * waves
+            check(
+                f"voicemail cycle against the bare {latency:g} ms latency"
+                f" ({tag}; the simulator's own work per request not counted)",
+                "information",
+                f"{wall:.0f} ms against {nominal_ms:.0f} ms"
+                f" ({wall / (latency * waves):.2f}x)",
+                None,
+            )
+            if base:
                 wide = cycles.get(f"voicemail_c{WIDE_CONCURRENCY}")
                 if wide:
                     check(
@@ -873,13 +929,32 @@ def budget(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 + (f", {missing} entities missing" if missing else ""),
                 result["setup_s"] <= BUDGET_SETUP_S_1000 and not missing,
             )
-        if (size, latency) in memory and size >= 1000:
-            per_1000 = memory[(size, latency)]
+        if size >= 1000:
             check(
-                f"memory per 1000 extensions ({tag})",
-                f"<= {BUDGET_MB_PER_1000:g} MB",
-                f"{per_1000:.1f} MB",
-                per_1000 <= BUDGET_MB_PER_1000,
+                f"entities enabled by default per extension ({tag})",
+                "information: few",
+                f"{result['entities_enabled'] / size:.2f}"
+                f" ({result['entities'] / size:.2f} with the disabled ones)",
+                None,
+            )
+        if (size, latency) in memory and size >= 1000:
+            check(
+                f"memory (RSS) per 1000 extensions ({tag})",
+                "information: Home Assistant's cost per entity dominates",
+                f"{memory[(size, latency)]:.1f} MB",
+                None,
+            )
+        own = result.get("own_memory")
+        if own:
+            own_kb = (own["integration_mb"] + own["other_mb"]) * 1024 / size
+            check(
+                f"the integration's own memory per extension ({tag})",
+                f"<= {BUDGET_OWN_KB_PER_EXTENSION:g} KB",
+                f"{own_kb:.1f} KB (allocated in the integration"
+                f" {own['integration_mb']:.1f} MB, elsewhere outside Home Assistant"
+                f" {own['other_mb']:.1f} MB; in Home Assistant"
+                f" {own['home_assistant_mb']:.1f} MB)",
+                own_kb <= BUDGET_OWN_KB_PER_EXTENSION,
             )
     return checks
 
@@ -915,7 +990,12 @@ def table(results: list[dict[str, Any]]) -> str:
         wide = c.get(f"voicemail_c{WIDE_CONCURRENCY}")
         base_vm = b.get("voicemail")
         waves = math.ceil(r["mailboxes"] / r["concurrency"]) if r["mailboxes"] else 0
-        bound = BUDGET_VOICEMAIL_FACTOR * r["latency_ms"] * waves
+        # The bound from the sequential loop's time per request where there
+        # is one, else from the bare latency.
+        per_request = (
+            base_vm["wall_ms"] / r["mailboxes"] if base_vm else r["latency_ms"]
+        )
+        bound = BUDGET_VOICEMAIL_FACTOR * per_request * waves
         unchanged = max(
             c[n]["writes"] + c[n]["state_changed"] + c[n]["state_reported"]
             for n in ("registrations", "voicemail", "system")
