@@ -107,8 +107,11 @@ async def test_one_priority_rings_simultaneously(
         {"extension": "201", "name": "Mario Rossi"},
         {"extension": "202", "name": "Giulia Bianchi"},
     ]
-    # 203 never rang in the group: no switch for it.
+    # 203 never rang in the group: its switch is there, disabled by default.
     assert hass.states.get(RINGS_203) is None
+    registered = er.async_get(hass).async_get(RINGS_203)
+    assert registered is not None
+    assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
 
 
 @pytest.mark.usefixtures("reference_integration")
@@ -119,11 +122,15 @@ async def test_switch_off_takes_out_only_that_extension(
     await switch_to(hass, RINGS_202, "turn_off")
     assert written_members(reference_pbx) == [[["201"], ["203"]]]
     assert reference_pbx.callgroup_members("incoming") == [["201"], ["203"]]
-    # Name, timeout and the rest sent as the PBX has them.
+    # Only the members are sent: name, timeout and the rest stay as they are.
     (put,) = reference_pbx.seen("PUT", PATH)
     sent = ET.fromstring(put.body).find("callgroup")  # noqa: S314
     assert sent is not None
-    assert (sent.findtext("name"), sent.findtext("timeout")) == ("Incoming", "20")
+    assert [child.tag for child in sent] == ["priorities"]
+    group = reference_pbx.callgroups["incoming"]
+    assert (group.findtext("name"), group.findtext("timeout")) == ("Incoming", "20")
+    # Read once before the write, once after the apply to check it.
+    assert len(reference_pbx.seen("GET", PATH)) == 2
     assert reference_pbx.pending is False
     assert ("PUT", "/pbx/apply") in reference_pbx.writes()
     state = hass.states.get(RINGS_202)
@@ -303,6 +310,65 @@ async def test_action_by_name_with_priorities(
     )
     assert written_members(reference_pbx) == [[["202"], ["203", "201"]]]
     assert reference_pbx.callgroup_members("incoming") == [["202"], ["203", "201"]]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_action_finds_a_group_made_since_the_last_poll(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """Not polled yet: the PBX is asked, and the group is found by its name."""
+    reference_pbx.load_callgroups("callgroups_two.xml")
+    await call_action(
+        hass, "set_callgroup_members", {"callgroup": "sales", "members": ["202"]}
+    )
+    assert written_members(reference_pbx, "/pbx/callgroups/1") == [[["202"]]]
+    assert reference_pbx.callgroup_members("1") == [["202"]]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_action_refuses_a_name_two_groups_share(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
+) -> None:
+    """Which one is meant cannot be guessed: the ids are given to choose from."""
+    reference_pbx.load_callgroups("callgroups_two.xml")
+    name = reference_pbx.callgroups["1"].find("name")
+    assert name is not None
+    name.text = "Incoming"
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(
+            hass,
+            "set_callgroup_members",
+            {"callgroup": "Incoming", "members": ["202"]},
+        )
+    assert err.value.translation_key == "ambiguous_callgroup"
+    assert err.value.translation_placeholders == {
+        "callgroup": "Incoming",
+        "ids": "1, incoming",
+    }
+    assert reference_pbx.writes() == []
+    # The id still picks one.
+    await call_action(
+        hass, "set_callgroup_members", {"callgroup": "1", "members": ["202"]}
+    )
+    assert reference_pbx.callgroup_members("1") == [["202"]]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_action_on_a_group_deleted_since_the_poll(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """The PBX's error 15 reads as an unknown group; nothing is applied."""
+    del reference_pbx.callgroups["incoming"]
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(
+            hass,
+            "set_callgroup_members",
+            {"callgroup": "incoming", "members": ["201"]},
+        )
+    assert err.value.translation_key == "unknown_callgroup"
+    assert err.value.translation_placeholders == {"callgroup": "Incoming"}
+    assert reference_pbx.writes() == [("PUT", PATH)]
 
 
 @pytest.mark.usefixtures("reference_integration")
@@ -505,3 +571,124 @@ async def test_switches_survive_a_start_without_the_extension_list(
     assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
     assert callgroup_entities(hass) == before
+
+
+# ---------------------------------------------------------------- switches of non-members
+
+
+async def test_a_switch_disabled_by_default_comes_on_when_its_extension_joins(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
+) -> None:
+    """Put into the group by the action: its switch is enabled and shows on."""
+    priorities = reference_pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    assert hass.states.get(RINGS_203) is None
+
+    await call_action(
+        hass,
+        "set_callgroup_members",
+        {"callgroup": "incoming", "priorities": [["201", "202"], ["203"]]},
+    )
+    await hass.async_block_till_done()
+    registered = registry.async_get(RINGS_203)
+    assert registered is not None
+    assert registered.disabled_by is None
+    state = hass.states.get(RINGS_203)
+    assert state is not None
+    assert state.state == STATE_ON
+
+    # Disabled by the user: it stays so, whatever the PBX does.
+    registry.async_update_entity(RINGS_203, disabled_by=er.RegistryEntryDisabler.USER)
+    await hass.async_block_till_done()
+    for members in ([["201", "202"]], [["201", "202"], ["203"]]):
+        await call_action(
+            hass,
+            "set_callgroup_members",
+            {"callgroup": "incoming", "priorities": members},
+        )
+        await hass.async_block_till_done()
+    registered = registry.async_get(RINGS_203)
+    assert registered is not None
+    assert registered.disabled_by is er.RegistryEntryDisabler.USER
+
+
+async def test_no_switches_for_non_members_on_a_large_pbx(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above the limit of extension and group pairs, only members get one."""
+    monkeypatch.setattr(
+        "custom_components.kalliopepbx.callgroup_entities.NON_MEMBER_SWITCHES_MAX", 2
+    )
+    priorities = reference_pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    assert callgroup_entities(hass) == {SENSOR, RINGS_201, RINGS_202}
+
+
+async def test_an_earlier_member_gets_its_switch_back_from_memory(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Its registry entry gone, the remembered priority makes it again, enabled."""
+    priorities = reference_pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    entry_id = reference_integration.entry_id
+    assert await hass.config_entries.async_unload(entry_id)
+    registry = er.async_get(hass)
+    registry.async_remove(RINGS_203)
+    assert await hass.config_entries.async_setup(entry_id)
+    await hass.async_block_till_done()
+    registered = registry.async_get(RINGS_203)
+    assert registered is not None
+    assert registered.disabled_by is None
+    state = hass.states.get(RINGS_203)
+    assert state is not None
+    assert state.state == STATE_OFF
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_a_pbx_briefly_without_call_groups_keeps_their_entities(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
+) -> None:
+    """A 404 while the PBX starts up is not "no call groups": nothing is deleted.
+
+    Only a list missing three system polls in a row (half an hour) counts as gone.
+    """
+    before = callgroup_entities(hass)
+    reference_pbx.answer(
+        "/pbx/callgroups", "Not Found", status=404, content_type="text/plain"
+    )
+    for _ in range(2):
+        await advance(hass, freezer, SYSTEM_INTERVAL)
+        assert callgroup_entities(hass) == before
+        for entity_id in (SENSOR, RINGS_201):
+            state = hass.states.get(entity_id)
+            assert state is not None
+            assert state.state == STATE_UNAVAILABLE
+    reference_pbx.restore("/pbx/callgroups")
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    state = hass.states.get(RINGS_201)
+    assert state is not None
+    assert state.state == STATE_ON
+
+    reference_pbx.answer(
+        "/pbx/callgroups", "Not Found", status=404, content_type="text/plain"
+    )
+    for _ in range(2):
+        await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert callgroup_entities(hass) == before
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert callgroup_entities(hass) == set()

@@ -3,9 +3,10 @@
 The entities follow the PBX's groups: a new group gets its entities at the
 next system poll, a group gone has them removed from the entity registry.
 A switch exists for the extensions that ring in the group and for those
-that did earlier (their registry entry is the memory), so it can be turned
-back on; not for every extension and every group, which on a large PBX
-would be tens of thousands of entities.
+that did earlier, so it can be turned back on. On a PBX with up to
+`NON_MEMBER_SWITCHES_MAX` extension and group pairs, every other extension
+gets one too, disabled by default: on a large PBX that would be tens of
+thousands of entities, and the `set_callgroup_members` action covers it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
 CALLGROUP_KEY = "callgroup"
 ENDPOINT = "callgroups"
+# Up to this many extensions x groups, extensions that never rang in a group
+# get its switch too (disabled by default).
+NON_MEMBER_SWITCHES_MAX = 1000
 
 # Named "Call group <name>" and "Rings in <name>" through placeholders.
 CALLGROUP_SENSOR = SensorEntityDescription(
@@ -136,6 +140,7 @@ class CallGroupMemberSwitch(CallGroupEntity, SwitchEntity):
         self.exten = exten
         self._attr_unique_id = switch_unique_id(runtime.system.pbx_id, exten, group.id)
         self._attr_device_info = extension_device_info(runtime, exten)
+        self._attr_entity_registry_enabled_default = has_rung_in(runtime, group, exten)
 
     @property
     def available(self) -> bool:
@@ -185,12 +190,17 @@ def _async_follow_groups(
     unique_id: Callable[[str, str, str], str],
     wanted: Keys,
     make: Callable[[KalliopeRuntimeData, CallGroup, str], Entity],
+    refresh: Callable[
+        [KalliopeRuntimeData, CallGroup, er.EntityRegistry], Iterable[str]
+    ] = lambda *_: (),
 ) -> None:
     """Add and remove a platform's call group entities with the PBX's groups.
 
     Each entity is a (group id, key): `parse(pbx_id, unique_id)` reads that
-    from a registry entry, `unique_id(pbx_id, group_id, key)` makes one, and
-    `wanted(runtime, group, earlier keys)` lists a group's keys now.
+    from a registry entry, `unique_id(pbx_id, group_id, key)` makes one,
+    `wanted(runtime, group, earlier keys)` lists a group's keys now, and
+    `refresh(runtime, group, registry)` the keys whose registry entry it
+    removed so that they are made again.
     """
     runtime = entry.runtime_data
     pbx_id = runtime.system.pbx_id
@@ -223,6 +233,8 @@ def _async_follow_groups(
                 _remove(unique_id(pbx_id, group_id, key))
                 added.discard((group_id, key))
         for group in groups.values():
+            for key in refresh(runtime, group, registry):
+                added.discard((group.id, key))
             earlier = known.get(group.id, set())
             keys = set(wanted(runtime, group, earlier))
             for key in earlier - keys:
@@ -261,13 +273,47 @@ def _parse_switch(pbx_id: str, unique_id: str) -> tuple[str, str] | None:
     return None
 
 
-def _members_and_earlier(
+def has_rung_in(runtime: KalliopeRuntimeData, group: CallGroup, exten: str) -> bool:
+    """A member now, or seen in the group before: its switch is wanted on."""
+    return is_member(group, exten) or exten in runtime.callgroups.seen_in(group.id)
+
+
+def _switch_keys(
     runtime: KalliopeRuntimeData, group: CallGroup, earlier: set[str]
 ) -> Iterable[str]:
-    """Members now, and earlier members whose switch is still registered."""
+    """Members now and earlier; every extension too on a PBX small enough."""
     extensions = runtime.extensions
-    members = {member.exten for member in members_in_order(group)}
-    return {exten for exten in members | earlier if exten in extensions}
+    wanted = {member.exten for member in members_in_order(group)}
+    wanted |= earlier | runtime.callgroups.seen_in(group.id)
+    pairs = len(extensions) * len(runtime.system.known_callgroups)
+    if pairs <= NON_MEMBER_SWITCHES_MAX:
+        wanted |= extensions.keys()
+    return {exten for exten in wanted if exten in extensions}
+
+
+def _enable_new_members(
+    runtime: KalliopeRuntimeData, group: CallGroup, registry: er.EntityRegistry
+) -> list[str]:
+    """Switches disabled by default whose extension rings in the group now.
+
+    Their registry entries are removed, so that they come back enabled (a
+    registry entry enabled in place only shows after a reload). One a user
+    disabled stays disabled.
+    """
+    pbx_id = runtime.system.pbx_id
+    promoted: list[str] = []
+    for member in members_in_order(group):
+        entity_id = registry.async_get_entity_id(
+            Platform.SWITCH, DOMAIN, switch_unique_id(pbx_id, member.exten, group.id)
+        )
+        entity_entry = registry.async_get(entity_id) if entity_id else None
+        if (
+            entity_entry is not None
+            and entity_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        ):
+            registry.async_remove(entity_entry.entity_id)
+            promoted.append(member.exten)
+    return promoted
 
 
 @callback
@@ -299,6 +345,7 @@ def async_add_callgroup_switches(
         unique_id=lambda pbx_id, group_id, exten: switch_unique_id(
             pbx_id, exten, group_id
         ),
-        wanted=_members_and_earlier,
+        wanted=_switch_keys,
         make=CallGroupMemberSwitch,
+        refresh=_enable_new_members,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from homeassistant.core import HomeAssistant, ServiceCall, callback
@@ -12,6 +13,7 @@ import voluptuous as vol
 from .action_targets import ENTRY_TARGET, bind, resolve_entry, validation_error
 from .api import CallGroup
 from .const import DOMAIN
+from .errors import async_call_pbx
 from .runtime import KalliopeConfigEntry
 
 SERVICE_SET_CALLGROUP_MEMBERS = "set_callgroup_members"
@@ -32,16 +34,44 @@ SET_CALLGROUP_MEMBERS_SCHEMA = vol.Schema(
 )
 
 
-def find_callgroup(entry: KalliopeConfigEntry, wanted: str) -> CallGroup:
-    """A group by id, else by name (any case), from the last poll."""
-    groups = entry.runtime_data.system.known_callgroups
-    if wanted in groups:
-        return groups[wanted]
-    folded = wanted.strip().casefold()
-    for group in groups.values():
-        if group.name is not None and group.name.strip().casefold() == folded:
+async def async_find_callgroup(
+    hass: HomeAssistant, entry: KalliopeConfigEntry, wanted: str
+) -> CallGroup:
+    """A group by id, else by name (any case).
+
+    From the last poll, else from the PBX now: a group made there since the
+    last system poll is found too.
+    """
+    found = _match(entry.runtime_data.system.known_callgroups.values(), wanted)
+    if found is None:
+        groups = await async_call_pbx(
+            hass, entry, entry.runtime_data.client.callgroups()
+        )
+        found = _match(groups, wanted)
+    if found is None:
+        raise validation_error("unknown_callgroup", callgroup=wanted)
+    return found
+
+
+def _match(groups: Iterable[CallGroup], wanted: str) -> CallGroup | None:
+    """The group with this id, else the one with this name; two names: ask for the id."""
+    candidates = list(groups)
+    for group in candidates:
+        if group.id == wanted:
             return group
-    raise validation_error("unknown_callgroup", callgroup=wanted)
+    folded = wanted.strip().casefold()
+    named = [
+        group
+        for group in candidates
+        if group.name is not None and group.name.strip().casefold() == folded
+    ]
+    if len(named) > 1:
+        raise validation_error(
+            "ambiguous_callgroup",
+            callgroup=wanted,
+            ids=", ".join(sorted(group.id for group in named)),
+        )
+    return named[0] if named else None
 
 
 def requested_priorities(
@@ -68,7 +98,7 @@ def requested_priorities(
 
 async def _set_callgroup_members(hass: HomeAssistant, call: ServiceCall) -> None:
     entry = resolve_entry(hass, call)
-    group = find_callgroup(entry, call.data[ATTR_CALLGROUP])
+    group = await async_find_callgroup(hass, entry, call.data[ATTR_CALLGROUP])
     lists = requested_priorities(entry, dict(call.data))
     await entry.runtime_data.callgroups.async_set_members(group, lists)
 

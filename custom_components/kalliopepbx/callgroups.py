@@ -22,13 +22,15 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
-from .api import CallGroup, CallGroupMember, CallGroupPriority
+from .api import CallGroup, CallGroupMember, CallGroupPriority, KalliopeApiError
 from .const import DOMAIN
 
 if TYPE_CHECKING:
     from .runtime import KalliopeConfigEntry
 
 STORAGE_VERSION = 1
+# `PUT /pbx/callgroups/<id>`: "Callgroup not exists".
+CALLGROUP_NOT_FOUND = 15
 SIMULTANEOUS = "simultaneous"
 SEQUENTIAL = "sequential"
 
@@ -174,6 +176,10 @@ class CallGroupMembers:
         if changed:
             self._store.async_delay_save(lambda: self._last_priority, 1)
 
+    def seen_in(self, group_id: str) -> set[str]:
+        """Every extension ever seen ringing in the group."""
+        return set(self._last_priority.get(group_id, ()))
+
     def last_priority(self, group_id: str, exten: str) -> str | None:
         """The priority the extension last rang in, if ever seen in the group."""
         return self._last_priority.get(group_id, {}).get(exten)
@@ -188,7 +194,7 @@ class CallGroupMembers:
         name = group_name(group)
         expected: list[list[str]] = []
 
-        async def write() -> CallGroup:
+        async def write() -> None:
             current = await client.callgroup(group.id)
             if current is None:
                 raise _not_found(name)
@@ -201,7 +207,7 @@ class CallGroupMembers:
                 else without_member(current, exten)
             )
             expected[:] = [[m.exten for m in p.members] for p in priorities]
-            return await client.set_callgroup_members(current.id, priorities)
+            await client.set_callgroup_members(current.id, priorities)
 
         description = f"{exten} back into {name}" if on else f"{exten} out of {name}"
         await self.entry.runtime_data.changes.async_change(
@@ -218,12 +224,22 @@ class CallGroupMembers:
         client = self.entry.runtime_data.client
         name = group_name(group)
         expected = [list(extens) for extens in lists]
+
+        async def write() -> None:
+            try:
+                await client.set_callgroup_members(
+                    group.id, priorities_from_lists(expected)
+                )
+            except KalliopeApiError as err:
+                if err.code == CALLGROUP_NOT_FOUND:
+                    # Deleted on the PBX since the last poll.
+                    raise _not_found(name) from err
+                raise
+
         await self.entry.runtime_data.changes.async_change(
             change_key(group.id),
             f"{name}: {describe_lists(expected)}",
-            lambda: client.set_callgroup_members(
-                group.id, priorities_from_lists(expected)
-            ),
+            write,
             check=lambda _: self._check(group.id, name, expected),
         )
 

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 VOICEMAIL_SENSOR_KEYS = ("voicemail_new", "voicemail_urgent", "voicemail_old")
 TOTAL_VOICEMAIL_KEY = "new_voicemails"
 VOICEMAIL_EVENT_KEY = "voicemail"
+# System polls (10 minutes apart) of 404 before listed call groups count as gone.
+CALLGROUPS_GONE_AFTER_POLLS = 3
 
 
 class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
@@ -279,6 +281,9 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         # The last call groups the PBX listed, kept through failures like
         # the extensions, so their entities are not removed by an outage.
         self.known_callgroups: Mapping[str, CallGroup] = {}
+        # System polls in a row the call group list was not found (404) since
+        # it was last listed; see `_callgroups_gone`.
+        self._callgroups_missing: int | None = None
 
     async def _fetch(self) -> SystemData:
         unsupported: set[str] = set()
@@ -316,6 +321,10 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         )
         if configs is None and "users_configs" in unsupported:
             configs = await self._configs_from_brief(optional)
+        if "callgroups" in unsupported and not self._callgroups_gone():
+            # Not listed this cycle: the groups' entities wait, unavailable.
+            unsupported.discard("callgroups")
+            errors["callgroups"] = KalliopeNotSupportedError("GET /pbx/callgroups")
         self._raise_if_nothing_answered(errors, attempted)
         extensions = None
         changed: AbstractSet[str] | None = None
@@ -350,6 +359,7 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
                 self.known_callgroups, ((group.id, group) for group in groups)
             )
             self.known_callgroups = callgroups
+            self._callgroups_missing = 0
         elif "callgroups" in unsupported:
             self.known_callgroups = {}
         data = SystemData(
@@ -364,6 +374,18 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         )
         self._set_changed(data, changed)
         return data
+
+    def _callgroups_gone(self) -> bool:
+        """Whether a 404 on the call group list means this firmware has none.
+
+        Yes when it was never listed; once it was, a PBX starting up may
+        answer 404 for a while, and taking that for "no call groups" would
+        delete their entities, and with them the switches of earlier members.
+        """
+        if self._callgroups_missing is None:
+            return True
+        self._callgroups_missing += 1
+        return self._callgroups_missing >= CALLGROUPS_GONE_AFTER_POLLS
 
     @staticmethod
     def _raise_if_nothing_answered(

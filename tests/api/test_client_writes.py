@@ -128,34 +128,65 @@ async def test_update_callgroup_sends_the_whole_group_in_order(
     ]
 
 
-async def test_set_callgroup_members_keeps_the_rest_of_the_group(
+async def test_set_callgroup_members_sends_only_the_members(
     ref_client: KalliopeClient, pbx: ReferencePbx
 ) -> None:
-    written = await ref_client.set_callgroup_members(
+    """The reference: a PUT alters what it names; members are replaced whole."""
+    pbx.restore(GROUP)  # the group as the reference PBX holds it, written too
+    await ref_client.set_callgroup_members(
         "incoming", [priority("1", "203", "201"), priority("2"), priority("3", "202")]
     )
     assert pbx.writes() == [("PUT", GROUP)]
+    assert pbx.seen("GET", GROUP) == []
     request = sent_xml(pbx, "PUT", GROUP).find("callgroup")
     assert request is not None
-    assert [child.tag for child in request] == [
-        "name",
-        "timeout",
-        "enabled",
-        "priorities",
-    ]
-    assert (request.findtext("name"), request.findtext("timeout")) == (
-        "Incoming",
-        "20",
-    )
+    assert [child.tag for child in request] == ["priorities"]
     assert [
         (p.findtext("id"), [m.findtext("exten") for m in p.iter("member")])
         for p in request.iter("priority")
     ] == [("1", ["203", "201"]), ("2", []), ("3", ["202"])]
     # An emptied priority still says so: the PBX replaces members whole.
     assert request.find("priorities/priority[2]/members") is not None
-    assert written.name == "Incoming"
-    assert written.failover is not None
-    assert [m.exten for m in written.priorities[0].members] == ["203", "201"]
+    group = await ref_client.callgroup("incoming")
+    assert group is not None
+    assert (group.name, group.timeout) == ("Incoming", 20)
+    assert [[m.exten for m in p.members] for p in group.priorities] == [
+        ["203", "201"],
+        [],
+        ["202"],
+    ]
+
+
+async def test_set_callgroup_members_sends_the_rest_when_the_pbx_wants_it(
+    ref_client: KalliopeClient, pbx: ReferencePbx
+) -> None:
+    """A firmware that wants every field (code 12) gets them as it has them."""
+
+    async def wants_every_field(request: web.Request) -> web.Response:
+        assert request.method == "PUT"
+        pbx.restore(GROUP)
+        return web.Response(
+            body=fixture_bytes("callgroup_error_12.xml"), content_type="text/xml"
+        )
+
+    pbx.handle(GROUP, wants_every_field)
+    await ref_client.set_callgroup_members("incoming", [priority("1", "202")])
+    assert pbx.writes() == [("PUT", GROUP), ("PUT", GROUP)]
+    first, second = (
+        ET.fromstring(put.body).find("callgroup")  # noqa: S314
+        for put in pbx.seen("PUT", GROUP)
+    )
+    assert first is not None
+    assert second is not None
+    assert [child.tag for child in first] == ["priorities"]
+    assert [child.tag for child in second] == [
+        "name",
+        "timeout",
+        "enabled",
+        "priorities",
+    ]
+    assert (second.findtext("name"), second.findtext("timeout")) == ("Incoming", "20")
+    assert pbx.callgroup_members("incoming") == [["202"]]
 
 
 async def test_add_and_delete_callgroup(
@@ -223,9 +254,6 @@ async def test_callgroup_write_errors(
 async def test_bad_callgroup_input_is_refused_before_sending(
     ref_client: KalliopeClient, pbx: ReferencePbx
 ) -> None:
-    pbx.answer("/pbx/callgroups/42", "<kpbx_response><callgroups/></kpbx_response>")
-    with pytest.raises(KalliopeInputError, match="no call group"):
-        await ref_client.set_callgroup_members("42", [priority("1", "201")])
     group = await ref_client.callgroup("incoming")
     assert group is not None
     for priorities in (
@@ -250,6 +278,16 @@ async def test_bad_callgroup_input_is_refused_before_sending(
         with pytest.raises(KalliopeInputError):
             await refused
     assert pbx.writes() == []
+
+
+async def test_members_of_a_group_the_pbx_lacks(
+    ref_client: KalliopeClient, pbx: ReferencePbx
+) -> None:
+    """Nothing is read first: the PBX's own error 15 says so."""
+    with pytest.raises(KalliopeApiError) as unknown:
+        await ref_client.set_callgroup_members("42", [priority("1", "201")])
+    assert unknown.value.code == 15
+    assert pbx.callgroups.keys() == {"incoming"}
 
 
 async def test_vm_enabled_alone_changes_nothing_else(
@@ -304,10 +342,9 @@ async def test_callgroup_writes_on_the_simulator(
 
     sales = await client.callgroup("1")
     assert sales is not None
-    written = await client.set_callgroup_members(
+    await client.set_callgroup_members(
         "1", [priority("1", "203"), priority("2", "202", "201")]
     )
-    assert written == replace(sales, priorities=written.priorities)
     after = await client.callgroup("1")
     assert after is not None
     assert replace(after, priorities=()) == replace(sales, priorities=())

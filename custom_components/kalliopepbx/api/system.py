@@ -14,6 +14,7 @@ from typing import Final, Protocol
 
 from . import envelope, parsers, request_bodies
 from .errors import (
+    KalliopeApiError,
     KalliopeInputError,
     KalliopeNotSupportedError,
     KalliopeResponseError,
@@ -37,6 +38,8 @@ from .transport import (
     path_segment,
 )
 
+# `PUT /pbx/callgroups/<id>`: "One or more required field missing".
+CALLGROUP_FIELD_MISSING: Final = 12
 BACKUP_ACCEPT: Final = "application/octet-stream, text/xml;q=0.5, */*;q=0.1"
 # A `<kpbx_response>` document (BOM, blanks and a declaration allowed before).
 _RESPONSE_START = re.compile(
@@ -363,20 +366,40 @@ class SystemEndpoints(Transport):
         priorities: Sequence[CallGroupPriority],
         *,
         request_id: str | None = None,
-    ) -> CallGroup:
-        """Replace a call group's members, keeping everything else it has.
+    ) -> None:
+        """Replace a call group's members; nothing else of the group is sent.
 
-        Reads the group, then writes it back with these priorities; returns
-        the group as written. Raises `KalliopeInputError`, sending no change,
-        for a group the PBX does not have. Another writer between the read
-        and the write would be overwritten: the API has no version to check.
+        The reference: a PUT alters what the request names and replaces the
+        members whole, so the name, timeout, selection and enabled flag stay
+        as the PBX has them, whoever changed them last. A firmware that asks
+        for the other fields too (code 12, "required field missing") gets
+        them back as it has them. Raises `KalliopeApiError` with code 15 for
+        a group the PBX does not have.
         """
-        current = await self.callgroup(group_id, request_id=request_id)
-        if current is None:
-            raise KalliopeInputError(f"no call group {group_id!r}")
-        changed = dataclasses.replace(current, priorities=tuple(priorities))
-        await self.update_callgroup(changed, request_id=request_id)
-        return changed
+        try:
+            await self._callgroup_write(
+                "PUT",
+                f"/pbx/callgroups/{path_segment(group_id, 'call group id')}",
+                "PUT /pbx/callgroups/{id}",
+                request_bodies.callgroup_node(
+                    name=None,
+                    timeout=None,
+                    selection=None,
+                    enabled=None,
+                    priorities=priorities,
+                ),
+                request_id,
+            )
+        except KalliopeApiError as err:
+            if err.code != CALLGROUP_FIELD_MISSING:
+                raise
+            current = await self.callgroup(group_id, request_id=request_id)
+            if current is None:
+                raise
+            await self.update_callgroup(
+                dataclasses.replace(current, priorities=tuple(priorities)),
+                request_id=request_id,
+            )
 
     async def delete_callgroup(
         self, group_id: str, *, request_id: str | None = None
