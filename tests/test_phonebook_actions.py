@@ -10,6 +10,7 @@ from typing import Any
 from unittest.mock import patch
 import xml.etree.ElementTree as ET
 
+from aiohttp import web
 from homeassistant.auth.models import User
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import (
@@ -31,6 +32,8 @@ from .reference_pbx import ReferencePbx
 pytestmark = pytest.mark.usefixtures("nothing_pending")
 
 BASSI_PHONE = "+390116693021"
+# The simulator's last contact: private to its first extension.
+PRIVATE_ID = "30"
 NEW_CONTACT = {
     "first_name": "Paolo",
     "last_name": "Neri",
@@ -145,12 +148,15 @@ async def test_search_then_update_then_delete(
         ("add_contact", {**NEW_CONTACT, "first_name": "   "}, "invalid_contact", {"field": "first_name"}),
         ("add_contact", {**NEW_CONTACT, "mail": "a\x01b"}, "invalid_contact", {"field": "mail"}),
         ("add_contact", {**NEW_CONTACT, "owner": "reception"}, "invalid_contact", {"field": "owner"}),
+        ("add_contact", {**NEW_CONTACT, "owner": "299"}, "unknown_contact_owner", {"owner": "299"}),
         ("update_contact", {"id": "3"}, "contact_fields_required", None),
         ("update_contact", {"id": "3", "last_name": ""}, "invalid_contact", {"field": "last_name"}),
         ("update_contact", {"id": "3", "phone": "abc"}, "invalid_contact", {"field": "phone"}),
         ("update_contact", {"id": "999", "phone": "021234"}, "unknown_contact", {"id": "999"}),
         ("delete_contact", {"id": "999"}, "unknown_contact", {"id": "999"}),
         ("delete_contact", {"id": "x1"}, "unknown_contact", {"id": "x1"}),
+        ("update_contact", {"id": PRIVATE_ID, "phone": "021234"}, "private_contact", {"id": PRIVATE_ID}),
+        ("delete_contact", {"id": PRIVATE_ID}, "private_contact", {"id": PRIVATE_ID}),
     ],
 )  # fmt: skip
 @pytest.mark.usefixtures("init_integration")
@@ -169,6 +175,36 @@ async def test_refused_before_anything_is_sent(
         await call_action(hass, action, data)
     assert err.value.translation_key == key
     assert err.value.translation_placeholders == placeholders
+    assert contact_writes(pbx_state) == []
+    assert "PUT /pbx/apply" not in pbx_state.counters
+    assert contacts_of(pbx_state) == before
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_private_contact_added_then_found_but_not_changed(
+    hass: HomeAssistant, pbx_state: PbxState
+) -> None:
+    """A contact added with an owner shows as private in the search, and
+    update and delete refuse it by name instead of the PBX's error 17."""
+    response = await call_action(
+        hass, "add_contact", {**NEW_CONTACT, "owner": "202"}, response=True
+    )
+    found = await call_action(
+        hass, "search_phonebook", {"organization": "Neri Impianti"}, response=True
+    )
+    (contact,) = found["contacts"]
+    assert (contact["id"], contact["type"]) == (response["id"], "private")
+    before = contacts_of(pbx_state)
+    pbx_state.reset_counters()
+
+    for action, data in (
+        ("update_contact", {"id": response["id"], "phone": "+39 011 6693099"}),
+        ("delete_contact", {"id": response["id"]}),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await call_action(hass, action, data)
+        assert err.value.translation_key == "private_contact"
+        assert err.value.translation_placeholders == {"id": response["id"]}
     assert contact_writes(pbx_state) == []
     assert contacts_of(pbx_state) == before
 
@@ -388,4 +424,143 @@ async def test_reference_contact_not_found(
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass, "delete_contact", {"id": "41"})
     assert err.value.translation_key == "unknown_contact"
+    assert reference_pbx.writes() == []
+
+
+PRIVATE_CONTACT = """<?xml version="1.0"?>
+<kpbx_response>
+<contacts>
+  <contact>
+    <id>8</id>
+    <first_name/>
+    <last_name/>
+    <organization>Caffè Città</organization>
+    <organizational_unit/>
+    <type>private</type>
+    <phone>0612345678</phone>
+    <mail/>
+    <speed_dial/>
+  </contact>
+</contacts>
+</kpbx_response>
+"""
+
+
+def contact_error(code: int, message: str) -> str:
+    """The reference's answer to a refused contact write."""
+    return (
+        '<?xml version="1.0"?>\n<kpbx_response>\n  <contact>\n    <error>\n'
+        f"      <code>{code}</code>\n      <message>{message}</message>\n"
+        "    </error>\n  </contact>\n</kpbx_response>\n"
+    )
+
+
+NOT_FOR_ADMIN = contact_error(17, "Admin can not handle private contact")
+
+
+def by_method(**answers: str) -> Any:
+    """One path answered differently by method (GET and DELETE share it)."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=answers[request.method], content_type="text/xml")
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("update_contact", {"id": "8", "phone": "+39 06 999"}),
+        ("delete_contact", {"id": "8"}),
+    ],
+)
+@pytest.mark.usefixtures("reference_integration")
+async def test_reference_private_contact_refused(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    action: str,
+    data: dict[str, str],
+) -> None:
+    """A contact the PBX reads as private: refused by id, nothing written or
+    applied."""
+    reference_pbx.answer("/phonebook/contacts/8", PRIVATE_CONTACT)
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, action, data)
+    assert err.value.translation_key == "private_contact"
+    assert err.value.translation_placeholders == {"id": "8"}
+    assert reference_pbx.seen("GET", "/phonebook/contacts/8")
+    assert reference_pbx.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("action", "data", "write"),
+    [
+        (
+            "update_contact",
+            {"id": "7", "phone": "+39 02 999"},
+            ("PUT", "/phonebook/contacts"),
+        ),
+        ("delete_contact", {"id": "7"}, ("DELETE", "/phonebook/contacts/7")),
+    ],
+)
+@pytest.mark.usefixtures("reference_integration")
+async def test_reference_error_17_is_the_private_contact_message(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    action: str,
+    data: dict[str, str],
+    write: tuple[str, str],
+) -> None:
+    """Read as a system contact, refused as a private one by the write (made
+    private in between): the same message, and nothing applied."""
+    reference_pbx.handle(
+        "/phonebook/contacts/7", by_method(GET=ONE_CONTACT, DELETE=NOT_FOR_ADMIN)
+    )
+    reference_pbx.answer("/phonebook/contacts", NOT_FOR_ADMIN)
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, action, data)
+    assert err.value.translation_key == "private_contact"
+    assert err.value.translation_placeholders == {"id": "7"}
+    assert reference_pbx.writes() == [write]
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_reference_error_11_is_the_owner_message(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """The PBX refusing an extension as owner: named, not a generic PBX error."""
+    reference_pbx.answer(
+        "/phonebook/contacts", contact_error(11, "Invalid owner for user")
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "add_contact", {**NEW_CONTACT, "owner": "201"})
+    assert err.value.translation_key == "contact_owner_refused"
+    assert err.value.translation_placeholders == {"owner": "201"}
+    assert ("PUT", "/pbx/apply") not in reference_pbx.writes()
+
+
+@pytest.mark.parametrize(("owner", "sent"), [("201", "201"), (" -1 ", "-1")])
+@pytest.mark.usefixtures("reference_integration")
+async def test_reference_owner_sent(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, owner: str, sent: str
+) -> None:
+    """An extension of the PBX (a private contact) or -1 (a system one)."""
+    reference_pbx.answer("/phonebook/contacts", SAVED)
+    await call_action(hass, "add_contact", {**NEW_CONTACT, "owner": owner})
+    (post,) = reference_pbx.seen("POST", "/phonebook/contacts")
+    contact = ET.fromstring(post.body).find("contact")  # noqa: S314 - our request
+    assert contact is not None
+    assert contact.findtext("owner") == sent
+    assert ("PUT", "/pbx/apply") in reference_pbx.writes()
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_reference_owner_not_an_extension(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """An owner the PBX has no extension for: refused before any request."""
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "add_contact", {**NEW_CONTACT, "owner": "204"})
+    assert err.value.translation_key == "unknown_contact_owner"
+    assert err.value.translation_placeholders == {"owner": "204"}
     assert reference_pbx.writes() == []

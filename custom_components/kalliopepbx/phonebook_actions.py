@@ -9,7 +9,7 @@ events are looked up afresh.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 import re
 from typing import Any
 
@@ -20,7 +20,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
@@ -29,6 +29,7 @@ from .action_targets import ENTRY_TARGET, bind, resolve_entry, validation_error
 from .api import (
     Contact,
     ContactInput,
+    ContactType,
     KalliopeApiError,
     KalliopeClient,
     KalliopeError,
@@ -55,11 +56,20 @@ CONTACT_FIELDS = (
     "speed_dial",
 )
 # The reference's "-1" (a system contact), or the extension owning a private one.
+SYSTEM_OWNER = "-1"
 _OWNER = re.compile(r"-1|[0-9*#]{1,32}")
 # Characters XML 1.0 cannot carry, which the client refuses to send.
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # PBX errors meaning the id names no contact (14: invalid id, 15: not found).
 _NO_SUCH_CONTACT = {14, 15}
+# "Admin can not handle private contact", the reference's answer to a PUT or
+# DELETE of a private contact.
+_PRIVATE_CONTACT = 17
+# "Invalid owner for user", the reference's answer to a POST's <owner>.
+_INVALID_OWNER = 11
+
+# PBX error codes, and the translated refusal each of them means.
+type Refusals = Mapping[int, Callable[[], ServiceValidationError]]
 
 _FIELD = vol.All(cv.string, vol.Length(max=255))
 _CONTACT_ID = vol.All(cv.string, vol.Length(min=1, max=64))
@@ -105,12 +115,30 @@ def _requested_fields(data: dict[str, Any], *, new: bool) -> dict[str, str]:
     return fields
 
 
-async def _current_contact(client: KalliopeClient, contact_id: str) -> Contact:
-    """The contact as the PBX has it now; an unknown id is refused."""
+async def _changeable_contact(client: KalliopeClient, contact_id: str) -> Contact:
+    """The contact as the PBX has it now, if the administrator may change it.
+
+    An unknown id is refused, and so is a private contact: the PBX would
+    answer its error 17 to the write.
+    """
     found = await client.phonebook_contact(contact_id)
     if found is None:
         raise validation_error("unknown_contact", id=contact_id)
+    if found.type is ContactType.PRIVATE:
+        raise validation_error("private_contact", id=contact_id)
     return found
+
+
+def _existing_contact_refusals(contact_id: str) -> Refusals:
+    def unknown() -> ServiceValidationError:
+        # Removed in between, on the PBX or by another action.
+        return validation_error("unknown_contact", id=contact_id)
+
+    def private() -> ServiceValidationError:
+        # Made private in between, or read without a type.
+        return validation_error("private_contact", id=contact_id)
+
+    return {**dict.fromkeys(_NO_SUCH_CONTACT, unknown), _PRIVATE_CONTACT: private}
 
 
 async def _async_change[T](
@@ -118,10 +146,14 @@ async def _async_change[T](
     key: str,
     description: str,
     write: Callable[[], Awaitable[T]],
-    contact_id: str | None = None,
+    refusals: Refusals,
     check: Callable[[T], Awaitable[None]] | None = None,
 ) -> T:
-    """A contact change through the configuration lock; names looked up afresh."""
+    """A contact change through the configuration lock; names looked up afresh.
+
+    The phonebook errors in `refusals` become their own translated messages
+    instead of the generic PBX error.
+    """
     runtime = entry.runtime_data
     try:
         return await runtime.changes.async_change(
@@ -130,12 +162,13 @@ async def _async_change[T](
     except HomeAssistantError as err:
         cause = err.__cause__
         if (
-            contact_id is not None
-            and isinstance(cause, KalliopeApiError)
-            and cause.code in _NO_SUCH_CONTACT
+            isinstance(cause, KalliopeApiError)
+            and cause.code in refusals
+            # The phonebook's own codes: not those of pending or apply.
+            and " /phonebook/" in cause.endpoint
         ):
-            # Removed in between, on the PBX or by another action.
-            raise validation_error("unknown_contact", id=contact_id) from err
+            refused = refusals[cause.code]()
+            raise refused from err
         raise
     finally:
         # A name cached before the change may be wrong now.
@@ -146,11 +179,28 @@ async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
     await async_require_admin(hass, call.context)
     fields = _requested_fields(dict(call.data), new=True)
     owner: str | None = call.data.get(ATTR_OWNER)
-    if owner is not None and not _OWNER.fullmatch(owner.strip()):
-        raise _invalid(ATTR_OWNER)
+    if owner is not None:
+        owner = owner.strip()
+        if not _OWNER.fullmatch(owner):
+            raise _invalid(ATTR_OWNER)
     entry = resolve_entry(hass, call)
-    client = entry.runtime_data.client
-    contact = ContactInput(owner=owner.strip() if owner else None, **fields)
+    runtime = entry.runtime_data
+    if (
+        owner is not None
+        and owner != SYSTEM_OWNER
+        and not runtime.is_pbx_extension(owner)
+    ):
+        # Refused before the lock and the write: the PBX's answer would be
+        # its error 11.
+        raise validation_error("unknown_contact_owner", owner=owner)
+    client = runtime.client
+    contact = ContactInput(owner=owner, **fields)
+
+    def owner_refused() -> ServiceValidationError:
+        # An extension removed since the last poll, or one the PBX will not
+        # give private contacts.
+        return validation_error("contact_owner_refused", owner=owner or SYSTEM_OWNER)
+
     # The PBX answers an added contact without its id: it is the one contact
     # matching these fields that was not there before (both searches under
     # the lock, so no other change of ours comes in between).
@@ -180,6 +230,7 @@ async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
         # No names: the repair issue and storage need none.
         "contact added",
         add,
+        {_INVALID_OWNER: owner_refused},
         check=find_new,
     )
     return {"id": added[0] if len(added) == 1 else None}
@@ -195,7 +246,7 @@ async def _update_contact(hass: HomeAssistant, call: ServiceCall) -> None:
         # Read under the lock: the reference's PUT is a whole contact (a
         # mandatory field left out is its error 12), so what is not changed
         # is sent as the PBX has it at this moment.
-        current = await _current_contact(client, contact_id)
+        current = await _changeable_contact(client, contact_id)
         merged = {name: getattr(current, name) for name in CONTACT_FIELDS}
         merged.update(changes)
         await client.update_contact(
@@ -210,7 +261,7 @@ async def _update_contact(hass: HomeAssistant, call: ServiceCall) -> None:
         f"contact:{contact_id}",
         f"contact {contact_id} changed",
         update,
-        contact_id,
+        _existing_contact_refusals(contact_id),
     )
 
 
@@ -220,7 +271,7 @@ async def _delete_contact(hass: HomeAssistant, call: ServiceCall) -> None:
     client = entry.runtime_data.client
 
     async def delete() -> None:
-        await _current_contact(client, contact_id)
+        await _changeable_contact(client, contact_id)
         await client.delete_contact(contact_id)
 
     await _async_change(
@@ -228,7 +279,7 @@ async def _delete_contact(hass: HomeAssistant, call: ServiceCall) -> None:
         f"contact:{contact_id}",
         f"contact {contact_id} removed",
         delete,
-        contact_id,
+        _existing_contact_refusals(contact_id),
     )
 
 
