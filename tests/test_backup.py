@@ -263,6 +263,40 @@ async def test_a_simulated_pbx_error_leaves_no_file(
     assert hass.states.get(SENSOR).state == STATE_UNKNOWN
 
 
+@pytest.mark.usefixtures("init_integration")
+async def test_the_pbx_may_take_longer_than_the_timeout_to_build_it(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    config_entry: MockConfigEntry,
+    config_dir: Path,
+) -> None:
+    """A big backup is built whole before its first byte: that wait is not
+    the request timeout."""
+    config_entry.runtime_data.client._timeout = 0.5
+    pbx_state.set_backup(size=300_001, delay_s=1.5)
+    response = await backup(hass)
+    assert Path(response["path"]).read_bytes() == b"".join(backup_chunks(300_001))
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_pbx_that_never_starts_answering_leaves_no_file(
+    hass: HomeAssistant, pbx_state: PbxState, config_dir: Path
+) -> None:
+    """Past the first-byte wait: the usual connection error, the `.part` gone."""
+    pbx_state.set_backup(delay_s=30)
+    directory = backups_dir(config_dir)
+    with patch("custom_components.kalliopepbx.backups.BACKUP_FIRST_BYTE_TIMEOUT", 2):
+        task = hass.async_create_task(backup(hass))
+        await asyncio.sleep(0.5)
+        # Waiting for the first byte, with its file open.
+        assert any(name.endswith(".part") for name in listing(directory))
+        with pytest.raises(HomeAssistantError) as err:
+            await task
+    assert err.value.translation_key == "cannot_connect"
+    assert listing(directory) == []
+    assert hass.states.get(SENSOR).state == STATE_UNKNOWN
+
+
 class FullDisk:
     """A file that fills the disk after `room` bytes."""
 

@@ -45,7 +45,13 @@ from .backup_files import (
     prune,
     safe_directory_name,
 )
-from .const import CONF_BACKUPS_TO_KEEP, DEFAULT_BACKUPS_TO_KEEP, DOMAIN, LOGGER
+from .const import (
+    BACKUP_FIRST_BYTE_TIMEOUT,
+    CONF_BACKUPS_TO_KEEP,
+    DEFAULT_BACKUPS_TO_KEEP,
+    DOMAIN,
+    LOGGER,
+)
 from .entity import entity_identity
 from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
@@ -152,6 +158,7 @@ class PbxBackups:
                 description=description,
                 phonebook=phonebook,
                 sounds=sounds,
+                first_byte_timeout=BACKUP_FIRST_BYTE_TIMEOUT,
             )
             extension = backup_extension(info.filename, info.content_type)
             backup = await executor(finish, part, file, extension)

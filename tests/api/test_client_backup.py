@@ -285,6 +285,68 @@ async def test_the_timeout_is_between_chunks_not_for_the_whole_file(
         await quick.create_backup(io.BytesIO(), name="n")
 
 
+def never_answers() -> Handler:
+    """A PBX that takes the request and never starts its answer."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        # Until the client hangs up (a minute at most): no one to answer then.
+        for _ in range(1200):
+            if request.transport is None or request.transport.is_closing():
+                break
+            await asyncio.sleep(0.05)
+        return web.Response(status=503)
+
+    return handler
+
+
+async def test_the_pbx_may_build_the_backup_longer_than_the_timeout(
+    session: aiohttp.ClientSession, simulator: RunningSimulator
+) -> None:
+    """The PBX builds the file before its first byte: only `first_byte_timeout`
+    bounds that wait, the client's timeout the gaps after it."""
+    state = simulator.state
+    quick = KalliopeClient(
+        session,
+        simulator.host,
+        port=simulator.port,
+        credentials=credentials_for(state),
+        timeout=0.5,
+    )
+    state.set_backup(size=300_001, delay_s=1.5)
+    with pytest.raises(KalliopeConnectionError, match=r"within 0\.5 s"):
+        await quick.create_backup(io.BytesIO(), name="n")
+
+    out = io.BytesIO()
+    started = time.monotonic()
+    info = await quick.create_backup(out, name="n", first_byte_timeout=30)
+    assert time.monotonic() - started > 1.5
+    assert info.size == 300_001
+    assert out.getvalue() == b"".join(backup_chunks(300_001))
+
+
+async def test_the_first_byte_wait_has_an_end_and_the_gaps_keep_theirs(
+    session: aiohttp.ClientSession, pbx: ReferencePbx
+) -> None:
+    quick = client_for(session, pbx, timeout=0.5)
+    pbx.handle(PATH, never_answers())
+    collected = Collected()
+    started = time.monotonic()
+    with pytest.raises(KalliopeConnectionError, match=r"no answer within 1\.5 s"):
+        await quick.create_backup(collected, name="n", first_byte_timeout=1.5)
+    assert time.monotonic() - started >= 1.5
+    assert collected.chunks == []
+
+    # Once the file has started, a long first-byte wait does not stretch the gaps.
+    pbx.handle(PATH, file_answer(FILE[:20_000], chunk=10_000, pause=2.0))
+    with pytest.raises(KalliopeConnectionError, match=r"within 0\.5 s"):
+        await quick.create_backup(io.BytesIO(), name="n", first_byte_timeout=30)
+
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(KalliopeInputError):
+            await quick.create_backup(io.BytesIO(), name="n", first_byte_timeout=bad)
+
+
 async def test_a_cut_short_backup_is_truncated(
     ref_client: KalliopeClient, pbx: ReferencePbx
 ) -> None:

@@ -51,6 +51,27 @@ async def test_backup_is_streamed_as_octet_stream(pbx: Pbx) -> None:
     assert pbx.state.counters[f"POST {BACKUP}"] == 1
 
 
+async def test_a_backup_takes_its_build_time_before_answering(pbx: Pbx) -> None:
+    status, answer = await pbx.ctl("POST", "/backup", {"delay_s": 0.6, "size": 10})
+    assert (status, answer["backup"]["delay_s"]) == (200, 0.6)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with pbx.session.post(
+        f"{pbx.sim.rest_url}{BACKUP}", data=NAMED, headers=pbx.auth_headers()
+    ) as resp:
+        answered = loop.time() - started
+        assert len(await resp.read()) == 10
+    assert answered >= 0.6
+    # An armed error is answered after the build time too.
+    await pbx.ctl("POST", "/backup", {"error": 11})
+    started = loop.time()
+    assert (await pbx.call("POST", BACKUP, NAMED)).code("backup/error") == 11
+    assert loop.time() - started >= 0.6
+    for bad in ({"delay_s": -1}, {"delay_s": 3601}, {"delay_s": "long"}):
+        assert (await pbx.ctl("POST", "/backup", bad))[0] == 400, bad
+    assert (await pbx.ctl("GET", "/state"))[1]["backup"]["delay_s"] == 0.6
+
+
 async def test_backup_errors(pbx: Pbx) -> None:
     async def code() -> int:
         return (await pbx.call("POST", BACKUP, body)).code("backup/error")
