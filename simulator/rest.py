@@ -445,7 +445,12 @@ async def backup_create(request: web.Request) -> web.StreamResponse:
         response.headers["Content-Disposition"] = state.backup_disposition
     response.content_length = state.backup_size
     await response.prepare(request)
-    for chunk in backup_chunks(state.backup_size):
+    for index, chunk in enumerate(backup_chunks(state.backup_size)):
+        if index and not await _still_connected_after(
+            request, state.backup_chunk_delay_s
+        ):
+            # Stopped by the client: the rest would go nowhere.
+            return response
         await response.write(chunk)
     await response.write_eof()
     return response

@@ -72,6 +72,20 @@ async def test_a_backup_takes_its_build_time_before_answering(pbx: Pbx) -> None:
     assert (await pbx.ctl("GET", "/state"))[1]["backup"]["delay_s"] == 0.6
 
 
+async def test_a_slow_line_pauses_between_chunks(pbx: Pbx) -> None:
+    status, answer = await pbx.ctl(
+        "POST", "/backup", {"chunk_delay_s": 0.3, "size": 3 * CHUNK_BYTES}
+    )
+    assert (status, answer["backup"]["chunk_delay_s"]) == (200, 0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    done = await pbx.call("POST", BACKUP, NAMED)
+    assert loop.time() - started >= 0.6
+    assert done.body == b"".join(backup_chunks(3 * CHUNK_BYTES))
+    for bad in ({"chunk_delay_s": -0.1}, {"chunk_delay_s": 61}):
+        assert (await pbx.ctl("POST", "/backup", bad))[0] == 400, bad
+
+
 async def test_backup_errors(pbx: Pbx) -> None:
     async def code() -> int:
         return (await pbx.call("POST", BACKUP, body)).code("backup/error")
