@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from simulator import build_scenario
-from simulator.backup import CHUNK_BYTES, backup_chunks
+from simulator.backup import CHUNK_BYTES, backup_block, backup_chunks, block_index
 
 from .test_simulator import FIXED_NOW, Pbx, req, serve
 
@@ -32,6 +32,17 @@ def test_backup_bytes_are_made_up_chunk_by_chunk() -> None:
     ]
     assert list(backup_chunks(0)) == []
     assert b"".join(backup_chunks(10)) == next(backup_chunks(CHUNK_BYTES))[:10]
+
+
+def test_each_backup_block_carries_its_index() -> None:
+    """So a block duplicated, dropped or out of order shows."""
+    blocks = list(backup_chunks(4 * CHUNK_BYTES + 20))
+    assert [block_index(block) for block in blocks] == [0, 1, 2, 3, 4]
+    assert len(set(blocks)) == 5
+    assert blocks[2] == backup_block(2)
+    # The same bytes every time, and the same body after the index.
+    assert blocks == list(backup_chunks(4 * CHUNK_BYTES + 20))
+    assert blocks[0][8:] == blocks[3][8:]
 
 
 async def test_backup_is_streamed_as_octet_stream(pbx: Pbx) -> None:
