@@ -389,6 +389,8 @@ def set_backup(state: PbxState, data: dict[str, Any], request: web.Request) -> A
         error=_field(data, "error", int, required=False),
         error_content_type=_field(data, "error_content_type", str, required=False),
         disposition=_field(data, "disposition", str, required=False),
+        delay_s=_field(data, "delay_s", float, required=False),
+        chunk_delay_s=_field(data, "chunk_delay_s", float, required=False),
         keep_error="error" not in data,
         keep_disposition="disposition" not in data,
     )

@@ -7,6 +7,7 @@ are handled before a handler runs (see `app.py`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 import json
@@ -409,6 +410,17 @@ system_restart = _power("system_restarted", "restarting")
 system_halt = _power("system_halted", "halted")
 
 
+async def _still_connected_after(request: web.Request, seconds: float) -> bool:
+    """Wait `seconds`; False as soon as the client has hung up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        await asyncio.sleep(min(left, 0.05))
+    return True
+
+
 async def backup_create(request: web.Request) -> web.StreamResponse:
     """The backup file as `application/octet-stream`, streamed; or an XML error."""
     state = state_of(request)
@@ -418,6 +430,10 @@ async def backup_create(request: web.Request) -> web.StreamResponse:
     elif not text(elem, "name"):
         code = 12
     else:
+        # Built whole (or failing to be) before the first byte is sent.
+        if not await _still_connected_after(request, state.backup_delay_s):
+            # The client gave up waiting: no one to answer (aiohttp drops it).
+            return web.Response(status=503)
         code = state.backup_error
     if code is not None:
         answer = reply(error("backup", code, BACKUP_ERRORS[code]), rid)
@@ -429,7 +445,12 @@ async def backup_create(request: web.Request) -> web.StreamResponse:
         response.headers["Content-Disposition"] = state.backup_disposition
     response.content_length = state.backup_size
     await response.prepare(request)
-    for chunk in backup_chunks(state.backup_size):
+    for index, chunk in enumerate(backup_chunks(state.backup_size)):
+        if index and not await _still_connected_after(
+            request, state.backup_chunk_delay_s
+        ):
+            # Stopped by the client: the rest would go nowhere.
+            return response
         await response.write(chunk)
     await response.write_eof()
     return response

@@ -343,6 +343,10 @@ class PbxState:
     backup_error_content_type: str = "text/xml"
     backup_disposition: str | None = 'attachment; filename="kalliopepbx-backup.tgz"'
     backups_created: int = 0
+    # Seconds the PBX spends building a backup before it answers.
+    backup_delay_s: float = 0.0
+    # Seconds between the chunks of a backup: a slow line.
+    backup_chunk_delay_s: float = 0.0
     # PUT /system/restart and /system/halt: seconds the PBX is then unreachable.
     restart_down_s: float = 2.0
     halt_down_s: float = 30.0
@@ -549,6 +553,8 @@ class PbxState:
                 "error": self.backup_error,
                 "error_content_type": self.backup_error_content_type,
                 "disposition": self.backup_disposition,
+                "delay_s": self.backup_delay_s,
+                "chunk_delay_s": self.backup_chunk_delay_s,
                 "created": self.backups_created,
             },
             "system_restarts": self.system_restarts,
@@ -676,14 +682,28 @@ class PbxState:
         error_content_type: str | None = None,
         disposition: str | None = None,
         *,
+        delay_s: float | None = None,
+        chunk_delay_s: float | None = None,
         keep_error: bool = False,
         keep_disposition: bool = True,
     ) -> None:
-        """What the next backups are: `size` bytes, or error `error` (None: none)."""
+        """What the next backups are: `size` bytes, or error `error` (None: none).
+
+        `delay_s`: how long each takes to build before its answer starts;
+        `chunk_delay_s`: the pause between its chunks.
+        """
         if size is not None:
             if size < 0:
                 raise ValueError("size must not be negative")
             self.backup_size = size
+        if delay_s is not None:
+            if not 0 <= delay_s <= 3600:
+                raise ValueError("delay_s must be 0..3600 s")
+            self.backup_delay_s = float(delay_s)
+        if chunk_delay_s is not None:
+            if not 0 <= chunk_delay_s <= 60:
+                raise ValueError("chunk_delay_s must be 0..60 s")
+            self.backup_chunk_delay_s = float(chunk_delay_s)
         if not keep_error:
             if error is not None and error not in BACKUP_ERRORS:
                 raise ValueError(f"backup error must be one of {sorted(BACKUP_ERRORS)}")

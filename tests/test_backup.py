@@ -30,8 +30,8 @@ from custom_components.kalliopepbx.backup_files import (
 from custom_components.kalliopepbx.backups import human_size
 from custom_components.kalliopepbx.const import CONF_BACKUPS_TO_KEEP
 from simulator import PbxState
-from simulator.backup import backup_chunks
-from tests.api.test_client_backup import RssMeter
+from simulator.backup import CHUNK_BYTES, backup_chunks
+from tests.api.test_client_backup import BackupChecker, RssMeter
 
 from .conftest import PBX_ID, call_action, open_options
 from .lock_helpers import forwarding_change_held, let_others_run
@@ -180,10 +180,10 @@ async def test_the_sensor_shows_what_the_disk_holds_after_a_restart(
 async def test_a_big_backup_keeps_memory_flat(
     hass: HomeAssistant, pbx_state: PbxState, config_dir: Path
 ) -> None:
-    """64 MB through Home Assistant: streamed to disk, never held whole."""
+    """200 MB through Home Assistant: streamed to disk, never held whole."""
     if not Path("/proc/self/status").exists():
         pytest.skip("needs Linux /proc")
-    size = 64 * 1024 * 1024
+    size = 200 * 1024 * 1024
     pbx_state.set_backup(size=size)
     meter = RssMeter()
     done = asyncio.Event()
@@ -203,14 +203,17 @@ async def test_a_big_backup_keeps_memory_flat(
     path = Path(response["path"])
     assert response["size"] == size == path.stat().st_size
     assert holds_the_simulated_backup(path, size)
-    print(f"64 MB backup through Home Assistant: peak RSS growth {growth:.1f} MiB")
+    print(f"200 MB backup through Home Assistant: peak RSS growth {growth:.1f} MiB")
     assert growth < 30, f"peak RSS grew {growth:.1f} MiB"
 
 
 def holds_the_simulated_backup(path: Path, size: int) -> bool:
-    """Compared chunk by chunk: the test itself must not hold the file."""
+    """Compared block by block: the test itself must not hold the file."""
+    checker = BackupChecker(size)
     with path.open("rb") as file:
-        return all(file.read(len(chunk)) == chunk for chunk in backup_chunks(size))
+        while piece := file.read(1024 * 1024):
+            checker.feed(piece)
+    return checker.intact()
 
 
 def xml_error(fixture: str) -> Any:
@@ -260,6 +263,40 @@ async def test_a_simulated_pbx_error_leaves_no_file(
         await backup(hass)
     assert err.value.translation_key == "backup_failed"
     assert listing(backups_dir(config_dir)) == []
+    assert hass.states.get(SENSOR).state == STATE_UNKNOWN
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_the_pbx_may_take_longer_than_the_timeout_to_build_it(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    config_entry: MockConfigEntry,
+    config_dir: Path,
+) -> None:
+    """A big backup is built whole before its first byte: that wait is not
+    the request timeout."""
+    config_entry.runtime_data.client._timeout = 0.5
+    pbx_state.set_backup(size=300_001, delay_s=1.5)
+    response = await backup(hass)
+    assert Path(response["path"]).read_bytes() == b"".join(backup_chunks(300_001))
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_pbx_that_never_starts_answering_leaves_no_file(
+    hass: HomeAssistant, pbx_state: PbxState, config_dir: Path
+) -> None:
+    """Past the first-byte wait: the usual connection error, the `.part` gone."""
+    pbx_state.set_backup(delay_s=30)
+    directory = backups_dir(config_dir)
+    with patch("custom_components.kalliopepbx.backups.BACKUP_FIRST_BYTE_TIMEOUT", 2):
+        task = hass.async_create_task(backup(hass))
+        await asyncio.sleep(0.5)
+        # Waiting for the first byte, with its file open.
+        assert any(name.endswith(".part") for name in listing(directory))
+        with pytest.raises(HomeAssistantError) as err:
+            await task
+    assert err.value.translation_key == "cannot_connect"
+    assert listing(directory) == []
     assert hass.states.get(SENSOR).state == STATE_UNKNOWN
 
 
@@ -409,6 +446,107 @@ async def test_a_backup_waits_for_a_configuration_change(
         assert held.order == ["set_failover"]
         await held.finish(backing_up)
     assert held.order == ["set_failover", "apply", "create_backup"]
+
+
+async def slow_backup_under_way(
+    hass: HomeAssistant, pbx_state: PbxState, directory: Path, seconds: float
+) -> asyncio.Task[dict[str, Any]]:
+    """A backup streaming for about `seconds`, once its first bytes are on disk."""
+    chunks = 20
+    pbx_state.set_backup(size=chunks * CHUNK_BYTES, chunk_delay_s=seconds / chunks)
+    task = hass.async_create_task(backup(hass))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        parts = [p for p in directory.glob("*.part") if p.stat().st_size]
+        if parts:
+            return task
+    raise AssertionError("the backup did not start")
+
+
+@pytest.mark.parametrize(
+    ("action", "power"), [("shutdown_pbx", "halted"), ("restart_pbx", "restarting")]
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_a_shutdown_stops_a_running_backup(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    config_entry: MockConfigEntry,
+    config_dir: Path,
+    action: str,
+    power: str,
+) -> None:
+    """A UPS running low cannot wait minutes behind a nightly backup: the
+    backup is stopped, its partial file deleted, and its caller told why."""
+    pbx_state.set_pending(False)
+    directory = backups_dir(config_dir)
+    backing_up = await slow_backup_under_way(hass, pbx_state, directory, 20)
+
+    started = asyncio.get_running_loop().time()
+    await call_action(hass, action, {})
+    assert asyncio.get_running_loop().time() - started < 5
+    assert pbx_state.power() == power
+
+    with pytest.raises(HomeAssistantError) as err:
+        await backing_up
+    assert err.value.translation_key == "backup_stopped"
+    assert listing(directory) == []
+    assert hass.states.get(SENSOR).state == STATE_UNKNOWN
+    assert not config_entry.runtime_data.changes.lock.locked()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_backup_waiting_for_the_lock_gives_way_to_a_shutdown(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    config_entry: MockConfigEntry,
+    config_dir: Path,
+) -> None:
+    """Queued before the shutdown behind a configuration change: it does not
+    start once the change is done, the shutdown goes first."""
+    pbx_state.set_pending(False)
+    client = config_entry.runtime_data.client
+    async with forwarding_change_held(
+        hass, client, record=("apply", "create_backup", "halt_system")
+    ) as held:
+        backing_up = hass.async_create_task(backup(hass))
+        await let_others_run()
+        shutting_down = hass.async_create_task(call_action(hass, "shutdown_pbx", {}))
+        await let_others_run()
+        await held.finish(shutting_down)
+    with pytest.raises(HomeAssistantError) as err:
+        await backing_up
+    assert err.value.translation_key == "backup_stopped"
+    assert held.order == ["set_failover", "apply", "halt_system"]
+    assert pbx_state.backups_created == 0
+    assert listing(backups_dir(config_dir)) == []
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_configuration_change_waits_for_a_running_backup(
+    hass: HomeAssistant,
+    pbx_state: PbxState,
+    config_entry: MockConfigEntry,
+    config_dir: Path,
+) -> None:
+    """Only restart and shutdown stop a backup: a change waits for it whole."""
+    pbx_state.set_pending(False)
+    directory = backups_dir(config_dir)
+    backing_up = await slow_backup_under_way(hass, pbx_state, directory, 2)
+    forwarding = hass.async_create_task(
+        call_action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "205"},
+        )
+    )
+    await let_others_run()
+    assert not forwarding.done()
+    assert pbx_state.get_failover("201")["value"] != "205"
+
+    response = await backing_up
+    assert holds_the_simulated_backup(Path(response["path"]), 20 * CHUNK_BYTES)
+    await forwarding
+    assert pbx_state.get_failover("201")["value"] == "205"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ files are deleted by hand) and every backup made since.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,7 +34,7 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .action_targets import ENTRY_TARGET, bind, resolve_entry
-from .api import KalliopeApiError, printable
+from .api import BackupInfo, KalliopeApiError, printable
 from .backup_files import (
     STAMP_FORMAT,
     BackupFile,
@@ -45,7 +46,13 @@ from .backup_files import (
     prune,
     safe_directory_name,
 )
-from .const import CONF_BACKUPS_TO_KEEP, DEFAULT_BACKUPS_TO_KEEP, DOMAIN, LOGGER
+from .const import (
+    BACKUP_FIRST_BYTE_TIMEOUT,
+    CONF_BACKUPS_TO_KEEP,
+    DEFAULT_BACKUPS_TO_KEEP,
+    DOMAIN,
+    LOGGER,
+)
 from .entity import entity_identity
 from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
@@ -79,8 +86,18 @@ def _write_failed(err: OSError) -> HomeAssistantError:
     )
 
 
+def _stopped() -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN, translation_key="backup_stopped"
+    )
+
+
 class PbxBackups:
-    """One PBX's backups: making them, keeping the newest N, the last one."""
+    """One PBX's backups: making them, keeping the newest N, the last one.
+
+    A restart or shutdown stops a running backup rather than wait minutes
+    behind it (a UPS running low cannot wait); configuration changes wait.
+    """
 
     def __init__(self, hass: HomeAssistant, entry: KalliopeConfigEntry, pbx_id: str):
         """Nothing is read before `async_load`."""
@@ -89,6 +106,10 @@ class PbxBackups:
         self._pbx_directory = safe_directory_name(pbx_id)
         self.last: BackupFile | None = None
         self._listeners: list[Callable[[], None]] = []
+        # The PBX's file on its way into ours, while it is.
+        self._transfer: asyncio.Task[BackupInfo] | None = None
+        # Power commands under way: no backup may start meanwhile.
+        self._power_commands = 0
 
     @property
     def directory(self) -> Path:
@@ -106,6 +127,25 @@ class PbxBackups:
         """Call `listener` after each backup; returns the remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    @asynccontextmanager
+    async def stopped_for(self, command: str) -> AsyncIterator[None]:
+        """Stop a running backup, and refuse new ones, until the block ends.
+
+        The stopped backup gives up the configuration lock once its partial
+        file is deleted; its caller gets `backup_stopped`.
+        """
+        self._power_commands += 1
+        try:
+            transfer = self._transfer
+            if transfer is not None and not transfer.done():
+                LOGGER.warning(
+                    "%s: backup stopped for %s", printable(self.entry.title), command
+                )
+                transfer.cancel()
+            yield
+        finally:
+            self._power_commands -= 1
 
     async def async_create(
         self, description: str | None, *, phonebook: bool, sounds: bool
@@ -146,12 +186,8 @@ class PbxBackups:
             raise _write_failed(err) from err
         done = False
         try:
-            info = await self.entry.runtime_data.client.create_backup(
-                file,
-                name=f"Home Assistant {stamp}",
-                description=description,
-                phonebook=phonebook,
-                sounds=sounds,
+            info = await self._transfer_into(
+                file, stamp, description, phonebook=phonebook, sounds=sounds
             )
             extension = backup_extension(info.filename, info.content_type)
             backup = await executor(finish, part, file, extension)
@@ -172,6 +208,40 @@ class PbxBackups:
                 # Also when cancelled: no partial file is left behind.
                 await asyncio.shield(executor(_discard_quietly, part, file))
         return backup
+
+    async def _transfer_into(
+        self,
+        file: BinaryIO,
+        stamp: str,
+        description: str | None,
+        *,
+        phonebook: bool,
+        sounds: bool,
+    ) -> BackupInfo:
+        """The PBX's backup into `file`; what `stopped_for` may cut short."""
+        if self._power_commands:
+            raise _stopped()
+        transfer = asyncio.create_task(
+            self.entry.runtime_data.client.create_backup(
+                file,
+                name=f"Home Assistant {stamp}",
+                description=description,
+                phonebook=phonebook,
+                sounds=sounds,
+                first_byte_timeout=BACKUP_FIRST_BYTE_TIMEOUT,
+            )
+        )
+        self._transfer = transfer
+        try:
+            return await transfer
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            # Only the transfer was cancelled, not this backup as a whole.
+            if transfer.cancelled() and this is not None and not this.cancelling():
+                raise _stopped() from None
+            raise
+        finally:
+            self._transfer = None
 
 
 def _discard_quietly(part: Path, file: BinaryIO) -> None:

@@ -46,3 +46,6 @@ SYSTEM_INTERVAL: Final = timedelta(minutes=10)
 # Mailboxes polled at once; the client caps all requests to the PBX as well.
 VOICEMAIL_CONCURRENCY: Final = 8
 REQUEST_TIMEOUT: Final = 10.0
+# A backup is built whole on the PBX before its first byte is sent; with
+# sounds that can take minutes. Between chunks REQUEST_TIMEOUT applies.
+BACKUP_FIRST_BYTE_TIMEOUT: Final = 600.0

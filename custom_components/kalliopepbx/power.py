@@ -1,7 +1,8 @@
 """Restarting and shutting down the whole PBX.
 
 Under the configuration lock, so a reboot never lands between a change's
-write and its apply (a reboot drops changes not yet applied). The PBX must
+write and its apply (a reboot drops changes not yet applied); a backup
+holding that lock is stopped instead of waited for. The PBX must
 answer first; once the command is sent, a dropped connection is the PBX
 going down, not an error.
 """
@@ -46,7 +47,10 @@ async def async_power_command(
             )
             return True
 
-    if not await entry.runtime_data.changes.async_run_locked(send):
+    # A backup may stream for minutes: stopped, not waited for.
+    async with entry.runtime_data.backups.stopped_for(key):
+        sent = await entry.runtime_data.changes.async_run_locked(send)
+    if not sent:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="command_failed",

@@ -30,7 +30,7 @@ from custom_components.kalliopepbx.api import (
     KalliopeResponseTooLargeError,
 )
 from simulator import RunningSimulator, build_scenario, run_simulator
-from simulator.backup import CHUNK_BYTES, backup_chunks
+from simulator.backup import CHUNK_BYTES, backup_chunks, block_index
 from tests.reference_pbx import ReferencePbx, fixture_bytes, reference_pbx
 
 from .conftest import credentials_for
@@ -285,6 +285,68 @@ async def test_the_timeout_is_between_chunks_not_for_the_whole_file(
         await quick.create_backup(io.BytesIO(), name="n")
 
 
+def never_answers() -> Handler:
+    """A PBX that takes the request and never starts its answer."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        # Until the client hangs up (a minute at most): no one to answer then.
+        for _ in range(1200):
+            if request.transport is None or request.transport.is_closing():
+                break
+            await asyncio.sleep(0.05)
+        return web.Response(status=503)
+
+    return handler
+
+
+async def test_the_pbx_may_build_the_backup_longer_than_the_timeout(
+    session: aiohttp.ClientSession, simulator: RunningSimulator
+) -> None:
+    """The PBX builds the file before its first byte: only `first_byte_timeout`
+    bounds that wait, the client's timeout the gaps after it."""
+    state = simulator.state
+    quick = KalliopeClient(
+        session,
+        simulator.host,
+        port=simulator.port,
+        credentials=credentials_for(state),
+        timeout=0.5,
+    )
+    state.set_backup(size=300_001, delay_s=1.5)
+    with pytest.raises(KalliopeConnectionError, match=r"within 0\.5 s"):
+        await quick.create_backup(io.BytesIO(), name="n")
+
+    out = io.BytesIO()
+    started = time.monotonic()
+    info = await quick.create_backup(out, name="n", first_byte_timeout=30)
+    assert time.monotonic() - started > 1.5
+    assert info.size == 300_001
+    assert out.getvalue() == b"".join(backup_chunks(300_001))
+
+
+async def test_the_first_byte_wait_has_an_end_and_the_gaps_keep_theirs(
+    session: aiohttp.ClientSession, pbx: ReferencePbx
+) -> None:
+    quick = client_for(session, pbx, timeout=0.5)
+    pbx.handle(PATH, never_answers())
+    collected = Collected()
+    started = time.monotonic()
+    with pytest.raises(KalliopeConnectionError, match=r"no answer within 1\.5 s"):
+        await quick.create_backup(collected, name="n", first_byte_timeout=1.5)
+    assert time.monotonic() - started >= 1.5
+    assert collected.chunks == []
+
+    # Once the file has started, a long first-byte wait does not stretch the gaps.
+    pbx.handle(PATH, file_answer(FILE[:20_000], chunk=10_000, pause=2.0))
+    with pytest.raises(KalliopeConnectionError, match=r"within 0\.5 s"):
+        await quick.create_backup(io.BytesIO(), name="n", first_byte_timeout=30)
+
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(KalliopeInputError):
+            await quick.create_backup(io.BytesIO(), name="n", first_byte_timeout=bad)
+
+
 async def test_a_cut_short_backup_is_truncated(
     ref_client: KalliopeClient, pbx: ReferencePbx
 ) -> None:
@@ -437,6 +499,78 @@ async def test_backup_from_the_simulator(
     assert state.backups_created == 2
 
 
+class BackupChecker:
+    """A simulated backup arriving in pieces, compared block by block with
+    what the simulator made; holds at most a block and a piece."""
+
+    def __init__(self, size: int) -> None:
+        self._expected = backup_chunks(size)
+        self._pending = b""
+        self.blocks = 0
+        # The position of the first block that is not the one due there.
+        self.first_wrong: int | None = None
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while len(self._pending) >= CHUNK_BYTES:
+            self._check(self._pending[:CHUNK_BYTES])
+            self._pending = self._pending[CHUNK_BYTES:]
+
+    def _check(self, block: bytes) -> None:
+        # Plain comparison, not a hash: a busy core would slow the tests
+        # running beside this one.
+        if block != next(self._expected, None) and self.first_wrong is None:
+            self.first_wrong = self.blocks
+        self.blocks += 1
+
+    def intact(self) -> bool:
+        """Whether everything fed, now at its end, was the backup in order."""
+        if self._pending:
+            self._check(self._pending)
+            self._pending = b""
+        return self.first_wrong is None and next(self._expected, None) is None
+
+
+def _swapped(blocks: list[bytes]) -> list[bytes]:
+    return [blocks[0], blocks[2], blocks[1], *blocks[3:]]
+
+
+@pytest.mark.parametrize(
+    ("damage", "first_wrong"),
+    [
+        (lambda blocks: blocks, None),
+        (_swapped, 1),
+        # Same size: one block written twice, the next one lost.
+        (lambda blocks: [*blocks[:3], blocks[2], *blocks[4:]], 3),
+        (lambda blocks: [*blocks[:2], *blocks[3:]], 2),
+        (lambda blocks: [*blocks[:2], blocks[1], *blocks[2:]], 2),
+        (lambda blocks: [*blocks[:-1], blocks[-1][:-1]], 5),
+    ],
+    ids=[
+        "intact",
+        "swapped",
+        "duplicated_for_the_next",
+        "dropped",
+        "duplicated",
+        "cut",
+    ],
+)
+def test_the_check_sees_a_block_out_of_place(
+    damage: Callable[[list[bytes]], list[bytes]], first_wrong: int | None
+) -> None:
+    """Every block of a simulated backup differs, so the checks of the
+    backups below see a block duplicated, dropped or out of order."""
+    size = 5 * CHUNK_BYTES + 100
+    blocks = list(backup_chunks(size))
+    assert [block_index(block) for block in blocks] == [0, 1, 2, 3, 4, 5]
+    stream = b"".join(damage(blocks))
+    checker = BackupChecker(size)
+    for start in range(0, len(stream), 10_000):  # pieces across block edges
+        checker.feed(stream[start : start + 10_000])
+    assert checker.intact() is (first_wrong is None)
+    assert checker.first_wrong == first_wrong
+
+
 def _peak_rss_reset() -> bool:
     """Reset the kernel's peak RSS (VmHWM) of this process; False if it cannot."""
     try:
@@ -495,7 +629,7 @@ async def test_a_200_mb_backup_keeps_memory_flat(
     size = 200 * 1024 * 1024
     state = build_scenario(2, auth="v3", seed=1)
     state.set_backup(size=size)
-    expected = backup_chunks(size)
+    checker = BackupChecker(size)
     async with run_simulator(state) as sim:
         client = KalliopeClient(
             session,
@@ -506,17 +640,10 @@ async def test_a_200_mb_backup_keeps_memory_flat(
         )
         meter = RssMeter()
         seen = 0
-        pending = b""
-        intact = True
 
         async def sink(chunk: bytes) -> None:
-            # Compared with what the simulator made, without a hash's CPU time
-            # (a busy core here slows the tests running beside this one).
-            nonlocal seen, pending, intact
-            pending += chunk
-            while len(pending) >= CHUNK_BYTES:
-                intact = intact and pending[:CHUNK_BYTES] == next(expected)
-                pending = pending[CHUNK_BYTES:]
+            nonlocal seen
+            checker.feed(chunk)
             seen += 1
             if seen % 64 == 0:
                 meter.sample()
@@ -526,8 +653,7 @@ async def test_a_200_mb_backup_keeps_memory_flat(
         elapsed = time.monotonic() - started
         growth = meter.growth_mib
     assert info.size == size
-    assert intact
-    assert pending == b""  # 200 MB is a whole number of chunks
-    assert next(expected, None) is None
+    assert checker.intact(), f"block {checker.first_wrong} is not the one due"
+    assert checker.blocks == size // CHUNK_BYTES
     print(f"200 MB backup: {elapsed:.2f} s, peak RSS growth {growth:.1f} MiB")
     assert growth < 30, f"peak RSS grew {growth:.1f} MiB"

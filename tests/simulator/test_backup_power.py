@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from simulator import build_scenario
-from simulator.backup import CHUNK_BYTES, backup_chunks
+from simulator.backup import CHUNK_BYTES, backup_block, backup_chunks, block_index
 
 from .test_simulator import FIXED_NOW, Pbx, req, serve
 
@@ -34,6 +34,17 @@ def test_backup_bytes_are_made_up_chunk_by_chunk() -> None:
     assert b"".join(backup_chunks(10)) == next(backup_chunks(CHUNK_BYTES))[:10]
 
 
+def test_each_backup_block_carries_its_index() -> None:
+    """So a block duplicated, dropped or out of order shows."""
+    blocks = list(backup_chunks(4 * CHUNK_BYTES + 20))
+    assert [block_index(block) for block in blocks] == [0, 1, 2, 3, 4]
+    assert len(set(blocks)) == 5
+    assert blocks[2] == backup_block(2)
+    # The same bytes every time, and the same body after the index.
+    assert blocks == list(backup_chunks(4 * CHUNK_BYTES + 20))
+    assert blocks[0][8:] == blocks[3][8:]
+
+
 async def test_backup_is_streamed_as_octet_stream(pbx: Pbx) -> None:
     assert (await pbx.ctl("POST", "/backup", {"size": 200_000}))[0] == 200
     async with pbx.session.post(
@@ -49,6 +60,41 @@ async def test_backup_is_streamed_as_octet_stream(pbx: Pbx) -> None:
     assert sum(sizes) == 200_000
     assert pbx.state.backups_created == 1
     assert pbx.state.counters[f"POST {BACKUP}"] == 1
+
+
+async def test_a_backup_takes_its_build_time_before_answering(pbx: Pbx) -> None:
+    status, answer = await pbx.ctl("POST", "/backup", {"delay_s": 0.6, "size": 10})
+    assert (status, answer["backup"]["delay_s"]) == (200, 0.6)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with pbx.session.post(
+        f"{pbx.sim.rest_url}{BACKUP}", data=NAMED, headers=pbx.auth_headers()
+    ) as resp:
+        answered = loop.time() - started
+        assert len(await resp.read()) == 10
+    assert answered >= 0.6
+    # An armed error is answered after the build time too.
+    await pbx.ctl("POST", "/backup", {"error": 11})
+    started = loop.time()
+    assert (await pbx.call("POST", BACKUP, NAMED)).code("backup/error") == 11
+    assert loop.time() - started >= 0.6
+    for bad in ({"delay_s": -1}, {"delay_s": 3601}, {"delay_s": "long"}):
+        assert (await pbx.ctl("POST", "/backup", bad))[0] == 400, bad
+    assert (await pbx.ctl("GET", "/state"))[1]["backup"]["delay_s"] == 0.6
+
+
+async def test_a_slow_line_pauses_between_chunks(pbx: Pbx) -> None:
+    status, answer = await pbx.ctl(
+        "POST", "/backup", {"chunk_delay_s": 0.3, "size": 3 * CHUNK_BYTES}
+    )
+    assert (status, answer["backup"]["chunk_delay_s"]) == (200, 0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    done = await pbx.call("POST", BACKUP, NAMED)
+    assert loop.time() - started >= 0.6
+    assert done.body == b"".join(backup_chunks(3 * CHUNK_BYTES))
+    for bad in ({"chunk_delay_s": -0.1}, {"chunk_delay_s": 61}):
+        assert (await pbx.ctl("POST", "/backup", bad))[0] == 400, bad
 
 
 async def test_backup_errors(pbx: Pbx) -> None:

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 import dataclasses
 import inspect
+import math
 import re
 from typing import Final, Protocol
 
@@ -212,6 +213,7 @@ class SystemEndpoints(Transport):
         phonebook: bool = False,
         sounds: bool = False,
         max_bytes: int | None = None,
+        first_byte_timeout: float | None = None,
         request_id: str | None = None,
     ) -> BackupInfo:
         """Back up the running configuration into `destination`, chunk by chunk.
@@ -219,13 +221,18 @@ class SystemEndpoints(Transport):
         `destination`: a writable binary file object (written in a worker
         thread) or an async callback taking each chunk. The file is never held
         in memory whole. `max_bytes` caps it (None: no cap; the client-wide
-        `max_response_bytes` does not apply). An XML error answer raises its
+        `max_response_bytes` does not apply). The PBX builds the whole file
+        before it answers: `first_byte_timeout` is how long that may take
+        (None: the client's timeout); the client's timeout then applies
+        between chunks. An XML error answer raises its
         `KalliopeApiError` (10, 11, 12) with nothing written; a failure once
         writing began may leave part of the file in `destination`. The
         destination's own errors are raised as they are.
         """
         if max_bytes is not None and max_bytes < 1:
             raise KalliopeInputError("max_bytes must be at least 1")
+        if first_byte_timeout is not None and not 0 < first_byte_timeout < math.inf:
+            raise KalliopeInputError("first_byte_timeout must be a positive number")
         if request_id is not None:
             check_request_id(request_id)
         content = request_bodies.backup_node(
@@ -242,6 +249,7 @@ class SystemEndpoints(Transport):
             max_bytes=max_bytes,
             is_document=_is_backup_document,
             parse_document=_backup_document,
+            first_byte_timeout=first_byte_timeout,
         )
         return BackupInfo(answer.size, answer.content_type, answer.filename)
 

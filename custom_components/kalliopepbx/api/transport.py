@@ -247,11 +247,16 @@ class Transport:
                 raise self._failure(err, endpoint) from err
         return self._check_status(status, payload, endpoint, date_header, location)
 
-    def _failure(self, err: BaseException, endpoint: str) -> KalliopeError:
-        """The `KalliopeError` for an exchange that failed below HTTP."""
+    def _failure(
+        self, err: BaseException, endpoint: str, waited: float | None = None
+    ) -> KalliopeError:
+        """The `KalliopeError` for an exchange that failed below HTTP.
+
+        `waited`: the timeout that ran out, if not the client's own.
+        """
         if isinstance(err, TimeoutError):
             return KalliopeConnectionError(
-                f"{endpoint}: no answer within {self._timeout:g} s"
+                f"{endpoint}: no answer within {waited or self._timeout:g} s"
             )
         if isinstance(err, aiohttp.ClientPayloadError):
             return KalliopeResponseError(endpoint, "answer is truncated")
@@ -290,12 +295,15 @@ class Transport:
         max_bytes: int | None,
         is_document: Callable[[bytes, str | None], bool],
         parse_document: Callable[[bytes, str], object],
+        first_byte_timeout: float | None = None,
     ) -> StreamedAnswer:
         """One exchange whose 2xx body is handed to `sink` a chunk at a time.
 
         Never holds more than a chunk (and the peeked start) in memory. The
         client-wide size cap does not apply, only `max_bytes` (None: none).
-        The timeout is between chunks, not for the whole transfer. When
+        The answer's first byte may take `first_byte_timeout` (None: the
+        client's timeout) from the request; after it the client's timeout is
+        between chunks, not for the whole transfer. When
         `is_document(start, content_type)` says the answer is a document (an
         XML error) rather than the file, nothing reaches `sink`: the document,
         capped as a single answer, goes to `parse_document`, which should
@@ -306,13 +314,15 @@ class Transport:
             raise KalliopeAuthError("no credentials configured")
         url = self._url(path)
         loop = asyncio.get_running_loop()
+        # Until the first byte, then between chunks.
+        waiting = first_byte_timeout or self._timeout
         async with self._semaphore:
             # A file is wanted as it is: no compression to undo.
             headers = self._headers(accept, body, credentials)
             headers["Accept-Encoding"] = "identity"
             try:
                 async with (
-                    asyncio.timeout(self._timeout) as idle,
+                    asyncio.timeout(waiting) as idle,
                     self._session.request(
                         method,
                         url,
@@ -323,6 +333,8 @@ class Transport:
                     ) as response,
                 ):
                     if not 200 <= response.status < 300:
+                        waiting = self._timeout
+                        idle.reschedule(loop.time() + waiting)
                         payload = await self._read(
                             response, endpoint, SINGLE_ANSWER_MAX_BYTES
                         )
@@ -348,7 +360,8 @@ class Transport:
                         chunk = await response.content.read(STREAM_PEEK_BYTES)
                         if not chunk:
                             break
-                        idle.reschedule(loop.time() + self._timeout)
+                        waiting = self._timeout
+                        idle.reschedule(loop.time() + waiting)
                         start += chunk
                     if is_document(start, content_type):
                         # Capped as one answer: Content-Length counts the start too.
@@ -385,7 +398,7 @@ class Transport:
                 # The destination's own failure (disk full…) is the caller's.
                 raise failed.error from failed.error.__cause__
             except (TimeoutError, aiohttp.ClientError, OSError) as err:
-                raise self._failure(err, endpoint) from err
+                raise self._failure(err, endpoint, waiting) from err
         return StreamedAnswer(size, content_type, filename)
 
     async def _read(
