@@ -9,9 +9,10 @@ reverted, here or on the PBX.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_CORE_CONFIG_UPDATE
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .change_notes import (
@@ -27,6 +28,11 @@ from .health import async_show_issue
 
 if TYPE_CHECKING:
     from .runtime import KalliopeConfigEntry
+
+
+@callback
+def _changes_language(data: dict[str, Any]) -> bool:
+    return "language" in data
 
 
 def unapplied_issue_id(entry_id: str) -> str:
@@ -67,7 +73,19 @@ class UnappliedChanges:
         self._entry.async_on_unload(
             runtime.registrations.async_add_listener(self.pending_changed)
         )
+        self._entry.async_on_unload(
+            self._hass.bus.async_listen(
+                EVENT_CORE_CONFIG_UPDATE,
+                self._language_changed,
+                event_filter=_changes_language,
+            )
+        )
         self._entry.async_on_unload(self.delete_issue)
+        self.pending_changed()
+
+    @callback
+    def _language_changed(self, _: Event[dict[str, Any]]) -> None:
+        """Write the issue again in the new language."""
         self.pending_changed()
 
     async def async_remember(self, key: str, note: ChangeNote) -> None:
