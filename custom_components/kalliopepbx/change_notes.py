@@ -50,14 +50,11 @@ def note_from_stored(value: StoredNote) -> ChangeNote | str:
     if isinstance(value, str):
         return value
     placeholders = value.get("placeholders")
+    if not isinstance(placeholders, dict):
+        placeholders = {}
     return ChangeNote(
         str(value.get("translation_key")),
-        {
-            str(name): str(text)
-            for name, text in (
-                placeholders if isinstance(placeholders, dict) else {}
-            ).items()
-        },
+        {str(name): str(text) for name, text in placeholders.items()},
     )
 
 
@@ -85,6 +82,7 @@ def async_render_note(hass: HomeAssistant, note: ChangeNote | str) -> str:
     return note.key
 
 
+@callback
 def texts_loaded(hass: HomeAssistant) -> bool:
     """The texts of Home Assistant's current language are in the cache."""
     return bool(
