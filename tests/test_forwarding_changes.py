@@ -225,7 +225,10 @@ async def test_unapplied_change_is_a_repair_issue_across_restarts(
     assert issue is not None
     assert issue.translation_key == "unapplied_forwarding"
     assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["changes"] == "201: forward_to_exten 205"
+    assert (
+        issue.translation_placeholders["changes"]
+        == "forwarding of extension 201 set to forward_to_exten 205"
+    )
 
     await press(hass, button)
     assert unapplied_issue(hass, config_entry) is None
@@ -270,7 +273,10 @@ async def test_unapplied_change_fixed_from_the_issue(
     result = await manager.async_init(DOMAIN, data={"issue_id": issue.issue_id})
     assert result["type"] is FlowResultType.MENU
     assert result["menu_options"] == ["apply", "revert"]
-    assert result["description_placeholders"]["changes"] == "201: forward_to_exten 205"
+    assert (
+        result["description_placeholders"]["changes"]
+        == "forwarding of extension 201 set to forward_to_exten 205"
+    )
     result = await manager.async_configure(result["flow_id"], {"next_step_id": choice})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -313,7 +319,7 @@ async def test_stop_between_write_and_apply_leaves_an_issue(
     assert issue is not None
     assert issue.translation_placeholders == {
         "title": config_entry.title,
-        "changes": "201: forward_to_exten 205",
+        "changes": "forwarding of extension 201 set to forward_to_exten 205",
     }
     await press(hass, APPLY)
     assert unapplied_issue(hass, config_entry) is None
@@ -385,7 +391,7 @@ async def test_unapplied_change_saved_by_an_earlier_version_is_still_shown(
     assert issue is not None
     assert issue.translation_placeholders == {
         "title": config_entry.title,
-        "changes": "201: forward_to_exten 205",
+        "changes": "forwarding of extension 201 set to forward_to_exten 205",
     }
 
 

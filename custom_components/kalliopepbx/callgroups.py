@@ -23,6 +23,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
 from .api import CallGroup, CallGroupMember, CallGroupPriority, KalliopeApiError
+from .change_notes import ChangeNote
 from .const import DOMAIN
 
 if TYPE_CHECKING:
@@ -209,10 +210,15 @@ class CallGroupMembers:
             expected[:] = [[m.exten for m in p.members] for p in priorities]
             await client.set_callgroup_members(current.id, priorities)
 
-        description = f"{exten} back into {name}" if on else f"{exten} out of {name}"
+        placeholders = {"extension": exten, "callgroup": name}
+        note = (
+            ChangeNote("change_callgroup_in", placeholders)
+            if on
+            else ChangeNote("change_callgroup_out", placeholders)
+        )
         await self.entry.runtime_data.changes.async_change(
             change_key(group.id),
-            description,
+            note,
             write,
             check=lambda _: self._check(group.id, name, expected),
         )
@@ -238,7 +244,10 @@ class CallGroupMembers:
 
         await self.entry.runtime_data.changes.async_change(
             change_key(group.id),
-            f"{name}: {describe_lists(expected)}",
+            ChangeNote(
+                "change_callgroup_members",
+                {"callgroup": name, "members": describe_lists(expected)},
+            ),
             write,
             check=lambda _: self._check(group.id, name, expected),
         )

@@ -22,6 +22,7 @@ from .const import DOMAIN
 from .errors import translate_error
 
 if TYPE_CHECKING:
+    from .change_notes import ChangeNote
     from .runtime import KalliopeConfigEntry
     from .unapplied import UnappliedChanges
 
@@ -50,7 +51,7 @@ class ConfigChanges:
     async def async_change[T](
         self,
         key: str,
-        description: str,
+        note: ChangeNote,
         write: Callable[[], Awaitable[T]],
         *,
         check: Callable[[T], Awaitable[None]] | None = None,
@@ -58,14 +59,14 @@ class ConfigChanges:
         """Write a change, apply it and refresh; errors come back translated.
 
         `key` names the change among those remembered until applied (a later
-        change of the same key replaces it); `description` is what the repair
-        issue shows if it is not applied. `check` runs after the apply and
+        change of the same key replaces it); `note` is what the repair issue
+        shows, in the user's language, if it is not applied. `check` runs after the apply and
         before the refresh, to tell the caller the PBX does not show it.
         """
         async with self.lock:
             try:
                 await self.refuse_foreign_pending()
-                result = await self.write_and_apply(key, description, write)
+                result = await self.write_and_apply(key, note, write)
                 if check is not None:
                     await check(result)
             except KalliopeError as err:
@@ -83,7 +84,7 @@ class ConfigChanges:
                 raise translate_error(self.hass, self.entry, err) from err
 
     async def write_and_apply[T](
-        self, key: str, description: str, write: Callable[[], Awaitable[T]]
+        self, key: str, note: ChangeNote, write: Callable[[], Awaitable[T]]
     ) -> T:
         """Write, then apply; hold the lock. Until applied the change is remembered."""
         unapplied = self.unapplied
@@ -91,7 +92,7 @@ class ConfigChanges:
         # own change for one left behind.
         unapplied.changing = True
         try:
-            await unapplied.async_remember(key, description)
+            await unapplied.async_remember(key, note)
             try:
                 result = await write()
             except (KalliopeApiError, HomeAssistantError):

@@ -32,7 +32,11 @@ from .failover import (
     known_gateway,
     whole_failover,
 )
-from .forwarding_store import ForwardingStorage, forwarding_change_key
+from .forwarding_store import (
+    ForwardingStorage,
+    forwarding_change_key,
+    forwarding_note,
+)
 from .phone_numbers import AllowedNumbers, InvalidNumberError, normalize_number
 from .unapplied import UnappliedChanges
 
@@ -58,8 +62,9 @@ class ForwardingManager:
         return self.changes.lock
 
     async def async_load(self) -> None:
-        """Read what earlier runs saved."""
+        """Read what earlier runs saved; load the texts of the repair issue."""
         await self._storage.async_load()
+        await self._unapplied.async_load()
 
     @property
     def issue_id(self) -> str:
@@ -272,7 +277,7 @@ class ForwardingManager:
         client = self.entry.runtime_data.client
         await self.changes.write_and_apply(
             forwarding_change_key(exten),
-            f"{exten}: {describe(failover)}",
+            forwarding_note(exten, failover),
             lambda: client.set_failover(exten, failover),
         )
         await self._check_applied(exten, failover)

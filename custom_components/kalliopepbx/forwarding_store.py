@@ -8,6 +8,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
 from .api import Failover
+from .change_notes import ChangeNote, StoredNote, is_stored_note
 from .const import DOMAIN
 from .failover import describe
 
@@ -20,7 +21,7 @@ class ForwardingStoreData(TypedDict):
     previous: dict[str, dict[str, Any]]
     targets: dict[str, str]
     # Changes written to the PBX, not yet known to be applied: what each was.
-    unapplied: NotRequired[dict[str, str]]
+    unapplied: NotRequired[dict[str, StoredNote]]
 
 
 def storage_key(entry_id: str) -> str:
@@ -49,7 +50,7 @@ class ForwardingStorage:
             self._data = {
                 "previous": dict(stored.get("previous", {})),
                 "targets": dict(stored.get("targets", {})),
-                "unapplied": _unapplied_descriptions(stored.get("unapplied", {})),
+                "unapplied": _unapplied_notes(stored.get("unapplied", {})),
             }
 
     @property
@@ -63,7 +64,7 @@ class ForwardingStorage:
         return self._data["targets"]
 
     @property
-    def unapplied(self) -> dict[str, str]:
+    def unapplied(self) -> dict[str, StoredNote]:
         """A change's key -> what was written to the PBX, not known to be applied."""
         return self._data.setdefault("unapplied", {})
 
@@ -86,13 +87,20 @@ def forwarding_change_key(exten: str) -> str:
     return f"forwarding:{exten}"
 
 
-def _unapplied_descriptions(stored: dict[str, Any]) -> dict[str, str]:
-    """Unapplied changes; earlier versions kept a failover per extension."""
-    unapplied: dict[str, str] = {}
+def forwarding_note(exten: str, failover: Failover | None) -> ChangeNote:
+    """An extension's forwarding change, for the repair issue if not applied."""
+    return ChangeNote(
+        "change_forwarding", {"extension": exten, "forwarding": describe(failover)}
+    )
+
+
+def _unapplied_notes(stored: dict[str, Any]) -> dict[str, StoredNote]:
+    """Unapplied changes; earlier versions kept a text, or a failover per extension."""
+    unapplied: dict[str, StoredNote] = {}
     for key, value in stored.items():
-        if isinstance(value, str):
+        if isinstance(value, str) or is_stored_note(value):
             unapplied[key] = value
         elif isinstance(value, dict):
-            described = describe(Failover.from_dict(value))
-            unapplied[forwarding_change_key(key)] = f"{key}: {described}"
+            note = forwarding_note(key, Failover.from_dict(value))
+            unapplied[forwarding_change_key(key)] = note.as_stored()
     return unapplied

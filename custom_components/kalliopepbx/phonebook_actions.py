@@ -35,6 +35,7 @@ from .api import (
     KalliopeError,
     PhonebookFilter,
 )
+from .change_notes import ChangeNote
 from .const import DOMAIN
 from .permissions import async_require_admin
 from .phone_numbers import InvalidNumberError, normalize_number
@@ -144,7 +145,7 @@ def _existing_contact_refusals(contact_id: str) -> Refusals:
 async def _async_change[T](
     entry: KalliopeConfigEntry,
     key: str,
-    description: str,
+    note: ChangeNote,
     write: Callable[[], Awaitable[T]],
     refusals: Refusals,
     check: Callable[[T], Awaitable[None]] | None = None,
@@ -157,7 +158,7 @@ async def _async_change[T](
     runtime = entry.runtime_data
     try:
         return await runtime.changes.async_change(
-            key=key, description=description, write=write, check=check
+            key=key, note=note, write=write, check=check
         )
     except HomeAssistantError as err:
         cause = err.__cause__
@@ -228,7 +229,7 @@ async def _add_contact(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
         entry,
         "contact:new",
         # No names: the repair issue and storage need none.
-        "contact added",
+        ChangeNote("change_contact_added"),
         add,
         {_INVALID_OWNER: owner_refused},
         check=find_new,
@@ -259,7 +260,7 @@ async def _update_contact(hass: HomeAssistant, call: ServiceCall) -> None:
     await _async_change(
         entry,
         f"contact:{contact_id}",
-        f"contact {contact_id} changed",
+        ChangeNote("change_contact_changed", {"id": contact_id}),
         update,
         _existing_contact_refusals(contact_id),
     )
@@ -277,7 +278,7 @@ async def _delete_contact(hass: HomeAssistant, call: ServiceCall) -> None:
     await _async_change(
         entry,
         f"contact:{contact_id}",
-        f"contact {contact_id} removed",
+        ChangeNote("change_contact_removed", {"id": contact_id}),
         delete,
         _existing_contact_refusals(contact_id),
     )

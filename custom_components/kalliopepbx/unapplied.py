@@ -9,17 +9,30 @@ reverted, here or on the PBX.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_CORE_CONFIG_UPDATE
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
+from .change_notes import (
+    ChangeNote,
+    async_load_note_texts,
+    async_render_note,
+    note_from_stored,
+    texts_loaded,
+)
 from .const import DOMAIN
 from .forwarding_store import ForwardingStorage
 from .health import async_show_issue
 
 if TYPE_CHECKING:
     from .runtime import KalliopeConfigEntry
+
+
+@callback
+def _changes_language(data: dict[str, Any]) -> bool:
+    return "language" in data
 
 
 def unapplied_issue_id(entry_id: str) -> str:
@@ -42,11 +55,16 @@ class UnappliedChanges:
         self._storage = storage
         # Between our write and our apply the PBX is pending by our own doing.
         self.changing = False
+        self._loading_texts = False
 
     @property
     def issue_id(self) -> str:
         """The repair issue naming an unapplied change of ours."""
         return unapplied_issue_id(self._entry.entry_id)
+
+    async def async_load(self) -> None:
+        """Load the texts the issue is written in: its callback cannot wait."""
+        await async_load_note_texts(self._hass)
 
     @callback
     def async_start(self) -> None:
@@ -55,12 +73,24 @@ class UnappliedChanges:
         self._entry.async_on_unload(
             runtime.registrations.async_add_listener(self.pending_changed)
         )
+        self._entry.async_on_unload(
+            self._hass.bus.async_listen(
+                EVENT_CORE_CONFIG_UPDATE,
+                self._language_changed,
+                event_filter=_changes_language,
+            )
+        )
         self._entry.async_on_unload(self.delete_issue)
         self.pending_changed()
 
-    async def async_remember(self, key: str, description: str) -> None:
+    @callback
+    def _language_changed(self, _: Event[dict[str, Any]]) -> None:
+        """Write the issue again in the new language."""
+        self.pending_changed()
+
+    async def async_remember(self, key: str, note: ChangeNote) -> None:
         """About to write a change: saved before the PBX sees it."""
-        self._storage.unapplied[key] = description
+        self._storage.unapplied[key] = note.as_stored()
         await self._storage.async_save()
 
     async def async_forget(self, key: str) -> None:
@@ -89,7 +119,13 @@ class UnappliedChanges:
             self._storage.save_soon()
             self.delete_issue()
             return
-        changes = "; ".join(description for _, description in sorted(unapplied.items()))
+        if not texts_loaded(self._hass):
+            # The language changed since setup, or the texts were dropped.
+            self._reload_texts()
+        changes = "; ".join(
+            async_render_note(self._hass, note_from_stored(stored))
+            for _, stored in sorted(unapplied.items())
+        )
         async_show_issue(
             self._hass,
             self.issue_id,
@@ -100,4 +136,23 @@ class UnappliedChanges:
             },
             severity=ir.IssueSeverity.WARNING,
             fix_data={"entry_id": self._entry.entry_id},
+        )
+
+    @callback
+    def _reload_texts(self) -> None:
+        """Load the current language's texts, then write the issue again."""
+        if self._loading_texts:
+            return
+        self._loading_texts = True
+
+        async def reload() -> None:
+            try:
+                await async_load_note_texts(self._hass)
+            finally:
+                self._loading_texts = False
+            if texts_loaded(self._hass):
+                self.pending_changed()
+
+        self._entry.async_create_background_task(
+            self._hass, reload(), "kalliopepbx change texts"
         )

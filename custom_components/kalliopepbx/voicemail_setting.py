@@ -9,6 +9,7 @@ from __future__ import annotations
 from homeassistant.exceptions import HomeAssistantError
 
 from .api import UserUpdate
+from .change_notes import ChangeNote
 from .const import DOMAIN
 from .runtime import KalliopeRuntimeData
 
@@ -56,7 +57,11 @@ async def async_set_voicemail(
 
     await runtime.changes.async_change(
         key=f"voicemail:{exten}",
-        description=f"{exten}: voicemail {'on' if enabled else 'off'}",
+        note=(
+            ChangeNote("change_voicemail_on", {"extension": exten})
+            if enabled
+            else ChangeNote("change_voicemail_off", {"extension": exten})
+        ),
         write=write,
         check=check,
     )
