@@ -218,14 +218,33 @@ async def test_reference_sends_only_vm_enabled(
 
 
 @pytest.mark.usefixtures("reference_integration")
+@pytest.mark.parametrize(
+    ("switch", "exten", "press", "key", "stays"),
+    [
+        ("switch.luca_verdi_voicemail", "203", "turn_off", "voicemail_off", STATE_ON),
+        (
+            "switch.giulia_bianchi_voicemail",
+            "202",
+            "turn_on",
+            "voicemail_on",
+            STATE_OFF,
+        ),
+    ],
+)
 async def test_reference_pbx_not_showing_the_change(
-    hass: HomeAssistant, reference_pbx: ReferencePbx
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    switch: str,
+    exten: str,
+    press: str,
+    key: str,
+    stays: str,
 ) -> None:
-    """Acknowledged but not kept: the user is told, the switch stays on."""
+    """Acknowledged but not kept: the user is told, the switch stays as it was."""
     reference_pbx.keeps_writes = False
-    switch = "switch.luca_verdi_voicemail"
+    assert hass.states.get(switch).state == stays
     with pytest.raises(HomeAssistantError) as err:
-        await switch_to(hass, switch, "turn_off")
-    assert err.value.translation_key == "voicemail_not_applied"
-    assert err.value.translation_placeholders == {"extension": "203", "state": "off"}
-    assert hass.states.get(switch).state == STATE_ON
+        await switch_to(hass, switch, press)
+    assert err.value.translation_key == f"{key}_not_applied"
+    assert err.value.translation_placeholders == {"extension": exten}
+    assert hass.states.get(switch).state == stays

@@ -45,15 +45,20 @@ async def async_set_voicemail(
 
     async def check(_: None) -> None:
         config = await client.user_config(exten)
-        if config is None or config.vm_enabled is not enabled:
+        if config is not None and config.vm_enabled is enabled:
+            return
+        placeholders = {"extension": exten}
+        if enabled:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key="voicemail_not_applied",
-                translation_placeholders={
-                    "extension": exten,
-                    "state": "on" if enabled else "off",
-                },
+                translation_key="voicemail_on_not_applied",
+                translation_placeholders=placeholders,
             )
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="voicemail_off_not_applied",
+            translation_placeholders=placeholders,
+        )
 
     await runtime.changes.async_change(
         key=f"voicemail:{exten}",
