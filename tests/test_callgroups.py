@@ -8,10 +8,12 @@ adds group 1 ("Sales", 203 alone).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from xml.etree import ElementTree as ET
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import (
@@ -577,7 +579,10 @@ async def test_switches_survive_a_start_without_the_extension_list(
 
 
 async def test_a_switch_disabled_by_default_comes_on_when_its_extension_joins(
-    hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Put into the group by the action: its switch is enabled and shows on."""
     priorities = reference_pbx.callgroups["incoming"].find("priorities")
@@ -597,6 +602,14 @@ async def test_a_switch_disabled_by_default_comes_on_when_its_extension_joins(
     registered = registry.async_get(RINGS_203)
     assert registered is not None
     assert registered.disabled_by is None
+    state = hass.states.get(RINGS_203)
+    assert state is not None
+    assert state.state == STATE_ON
+    # Home Assistant reloads the entry after an entity is enabled: still on.
+    before_reload = reference_entry.runtime_data
+    await advance(hass, freezer, timedelta(seconds=31))
+    assert reference_entry.state is ConfigEntryState.LOADED
+    assert reference_entry.runtime_data is not before_reload
     state = hass.states.get(RINGS_203)
     assert state is not None
     assert state.state == STATE_ON

@@ -200,7 +200,7 @@ def _async_follow_groups(
     from a registry entry, `unique_id(pbx_id, group_id, key)` makes one,
     `wanted(runtime, group, earlier keys)` lists a group's keys now, and
     `refresh(runtime, group, registry)` the keys whose registry entry it
-    removed so that they are made again.
+    enabled, so that they are made again.
     """
     runtime = entry.runtime_data
     pbx_id = runtime.system.pbx_id
@@ -296,12 +296,11 @@ def _enable_new_members(
 ) -> list[str]:
     """Switches disabled by default whose extension rings in the group now.
 
-    Their registry entries are removed, so that they come back enabled (a
-    registry entry enabled in place only shows after a reload). One a user
-    disabled stays disabled.
+    They are enabled and made at once (Home Assistant also reloads the entry
+    a little later, as for any entity enabled). One a user disabled stays so.
     """
     pbx_id = runtime.system.pbx_id
-    promoted: list[str] = []
+    enabled: list[str] = []
     for member in members_in_order(group):
         entity_id = registry.async_get_entity_id(
             Platform.SWITCH, DOMAIN, switch_unique_id(pbx_id, member.exten, group.id)
@@ -311,9 +310,9 @@ def _enable_new_members(
             entity_entry is not None
             and entity_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
         ):
-            registry.async_remove(entity_entry.entity_id)
-            promoted.append(member.exten)
-    return promoted
+            registry.async_update_entity(entity_entry.entity_id, disabled_by=None)
+            enabled.append(member.exten)
+    return enabled
 
 
 @callback
