@@ -360,8 +360,24 @@ async def test_action_refuses_a_name_two_groups_share(
 async def test_action_on_a_group_deleted_since_the_poll(
     hass: HomeAssistant, reference_pbx: ReferencePbx
 ) -> None:
-    """The PBX's error 15 reads as an unknown group; nothing is applied."""
+    """The PBX is asked which groups it has now: refused, nothing sent."""
     del reference_pbx.callgroups["incoming"]
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(
+            hass,
+            "set_callgroup_members",
+            {"callgroup": "incoming", "members": ["201"]},
+        )
+    assert err.value.translation_key == "unknown_callgroup"
+    assert reference_pbx.writes() == []
+
+
+@pytest.mark.usefixtures("reference_integration")
+async def test_action_on_a_group_deleted_before_the_write(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """Gone between the lookup and the write: the PBX's error 15, nothing applied."""
+    reference_pbx.answer(PATH, fixture="callgroup_error_15.xml")
     with pytest.raises(HomeAssistantError) as err:
         await call_action(
             hass,
@@ -672,36 +688,105 @@ async def test_an_earlier_member_gets_its_switch_back_from_memory(
     assert state.state == STATE_OFF
 
 
-@pytest.mark.usefixtures("reference_integration")
 async def test_a_pbx_briefly_without_call_groups_keeps_their_entities(
-    hass: HomeAssistant, reference_pbx: ReferencePbx, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """A 404 while the PBX starts up is not "no call groups": nothing is deleted.
 
-    Only a list missing three system polls in a row (half an hour) counts as gone.
+    Only a list missing for half an hour counts as gone, however often the
+    PBX is asked meanwhile, and a restart of Home Assistant does not count
+    as proof either.
     """
     before = callgroup_entities(hass)
-    reference_pbx.answer(
-        "/pbx/callgroups", "Not Found", status=404, content_type="text/plain"
-    )
-    for _ in range(2):
-        await advance(hass, freezer, SYSTEM_INTERVAL)
-        assert callgroup_entities(hass) == before
-        for entity_id in (SENSOR, RINGS_201):
-            state = hass.states.get(entity_id)
-            assert state is not None
-            assert state.state == STATE_UNAVAILABLE
+    not_found = {"status": 404, "content_type": "text/plain"}
+    reference_pbx.answer("/pbx/callgroups", "Not Found", **not_found)
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    # Changes made meanwhile refresh the system data too: not the clock.
+    for _ in range(3):
+        await reference_integration.runtime_data.system.async_refresh()
+    await hass.async_block_till_done()
+    assert callgroup_entities(hass) == before
+    for entity_id in (SENSOR, RINGS_201):
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.state == STATE_UNAVAILABLE
+
+    # Home Assistant restarts while the PBX still answers 404.
+    entry_id = reference_integration.entry_id
+    assert await hass.config_entries.async_unload(entry_id)
+    assert await hass.config_entries.async_setup(entry_id)
+    await hass.async_block_till_done()
+    assert callgroup_entities(hass) == before
+
     reference_pbx.restore("/pbx/callgroups")
     await advance(hass, freezer, SYSTEM_INTERVAL)
     state = hass.states.get(RINGS_201)
     assert state is not None
     assert state.state == STATE_ON
 
-    reference_pbx.answer(
-        "/pbx/callgroups", "Not Found", status=404, content_type="text/plain"
-    )
-    for _ in range(2):
+    reference_pbx.answer("/pbx/callgroups", "Not Found", **not_found)
+    for _ in range(3):
         await advance(hass, freezer, SYSTEM_INTERVAL)
     assert callgroup_entities(hass) == before
     await advance(hass, freezer, SYSTEM_INTERVAL)
     assert callgroup_entities(hass) == set()
+
+
+async def test_disabled_non_member_switches_go_when_the_pbx_grows_past_the_limit(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nobody enabled it and the extension never rang there: it goes again."""
+    priorities = reference_pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    assert RINGS_203 in callgroup_entities(hass)
+    monkeypatch.setattr(
+        "custom_components.kalliopepbx.callgroup_entities.NON_MEMBER_SWITCHES_MAX", 4
+    )
+    # A second group: 3 extensions x 2 groups is over the limit now.
+    reference_pbx.load_callgroups("callgroups_two.xml")
+    priorities = reference_pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+    await advance(hass, freezer, SYSTEM_INTERVAL)
+    assert callgroup_entities(hass) == {
+        SENSOR,
+        RINGS_201,
+        RINGS_202,
+        "sensor.kalliopepbx_office_call_group_sales",
+        "switch.luca_verdi_rings_in_sales",
+    }
+
+
+async def test_new_entities_disabled_by_the_user_stay_disabled_when_joining(
+    hass: HomeAssistant, reference_pbx: ReferencePbx, reference_entry: MockConfigEntry
+) -> None:
+    """ "Enable newly added entities" off: joining a group enables nothing."""
+    hass.config_entries.async_update_entry(
+        reference_entry, pref_disable_new_entities=True
+    )
+    priorities = reference_pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+    assert await hass.config_entries.async_setup(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    await call_action(
+        hass,
+        "set_callgroup_members",
+        {"callgroup": "incoming", "priorities": [["201", "202"], ["203"]]},
+    )
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    for switch in (RINGS_201, RINGS_203):
+        registered = registry.async_get(switch)
+        assert registered is not None
+        assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION

@@ -26,13 +26,12 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import CallGroup
 from .callgroups import attributes, group_name, is_member, members_in_order
-from .const import DOMAIN
+from .const import CALLGROUP_KEY, DOMAIN
 from .coordinator import SystemCoordinator
 from .entity import WritesWhenChanged, extension_device_info
 from .permissions import async_require_admin
 from .runtime import KalliopeConfigEntry, KalliopeRuntimeData
 
-CALLGROUP_KEY = "callgroup"
 ENDPOINT = "callgroups"
 # Up to this many extensions x groups, extensions that never rang in a group
 # get its switch too (disabled by default).
@@ -281,14 +280,53 @@ def has_rung_in(runtime: KalliopeRuntimeData, group: CallGroup, exten: str) -> b
 def _switch_keys(
     runtime: KalliopeRuntimeData, group: CallGroup, earlier: set[str]
 ) -> Iterable[str]:
-    """Members now and earlier; every extension too on a PBX small enough."""
+    """Members now and earlier; every extension too on a PBX small enough.
+
+    Over the limit, a switch made disabled for a non-member that nobody
+    enabled goes again.
+    """
     extensions = runtime.extensions
     wanted = {member.exten for member in members_in_order(group)}
-    wanted |= earlier | runtime.callgroups.seen_in(group.id)
+    wanted |= runtime.callgroups.seen_in(group.id)
     pairs = len(extensions) * len(runtime.system.known_callgroups)
     if pairs <= NON_MEMBER_SWITCHES_MAX:
-        wanted |= extensions.keys()
+        wanted |= extensions.keys() | earlier
+    else:
+        registry = er.async_get(runtime.system.hass)
+        wanted |= {
+            exten
+            for exten in earlier - wanted
+            if not _disabled_by_default(registry, runtime, group.id, exten)
+        }
     return {exten for exten in wanted if exten in extensions}
+
+
+def _switch_entry(
+    registry: er.EntityRegistry,
+    runtime: KalliopeRuntimeData,
+    group_id: str,
+    exten: str,
+) -> er.RegistryEntry | None:
+    entity_id = registry.async_get_entity_id(
+        Platform.SWITCH,
+        DOMAIN,
+        switch_unique_id(runtime.system.pbx_id, exten, group_id),
+    )
+    return registry.async_get(entity_id) if entity_id else None
+
+
+def _disabled_by_default(
+    registry: er.EntityRegistry,
+    runtime: KalliopeRuntimeData,
+    group_id: str,
+    exten: str,
+) -> bool:
+    """Whether the extension's switch for the group is disabled as it was made."""
+    entity_entry = _switch_entry(registry, runtime, group_id, exten)
+    return (
+        entity_entry is not None
+        and entity_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    )
 
 
 def _enable_new_members(
@@ -297,15 +335,14 @@ def _enable_new_members(
     """Switches disabled by default whose extension rings in the group now.
 
     They are enabled and made at once (Home Assistant also reloads the entry
-    a little later, as for any entity enabled). One a user disabled stays so.
+    a little later, as for any entity enabled). One a user disabled stays so,
+    and so does every one while the entry's new entities are to be disabled.
     """
-    pbx_id = runtime.system.pbx_id
+    if runtime.system.config_entry.pref_disable_new_entities:
+        return []
     enabled: list[str] = []
     for member in members_in_order(group):
-        entity_id = registry.async_get_entity_id(
-            Platform.SWITCH, DOMAIN, switch_unique_id(pbx_id, member.exten, group.id)
-        )
-        entity_entry = registry.async_get(entity_id) if entity_id else None
+        entity_entry = _switch_entry(registry, runtime, group.id, member.exten)
         if (
             entity_entry is not None
             and entity_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION

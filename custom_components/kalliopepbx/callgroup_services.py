@@ -37,17 +37,13 @@ SET_CALLGROUP_MEMBERS_SCHEMA = vol.Schema(
 async def async_find_callgroup(
     hass: HomeAssistant, entry: KalliopeConfigEntry, wanted: str
 ) -> CallGroup:
-    """A group by id, else by name (any case).
+    """A group by id, else by name (any case), as the PBX lists them now.
 
-    From the last poll, else from the PBX now: a group made there since the
-    last system poll is found too.
+    Not from the last poll: a group made, renamed or deleted on the PBX
+    since then is found, or not, as it is now.
     """
-    found = _match(entry.runtime_data.system.known_callgroups.values(), wanted)
-    if found is None:
-        groups = await async_call_pbx(
-            hass, entry, entry.runtime_data.client.callgroups()
-        )
-        found = _match(groups, wanted)
+    groups = await async_call_pbx(hass, entry, entry.runtime_data.client.callgroups())
+    found = _match(groups, wanted)
     if found is None:
         raise validation_error("unknown_callgroup", callgroup=wanted)
     return found

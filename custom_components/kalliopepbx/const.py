@@ -49,3 +49,6 @@ REQUEST_TIMEOUT: Final = 10.0
 # A backup is built whole on the PBX before its first byte is sent; with
 # sounds that can take minutes. Between chunks REQUEST_TIMEOUT applies.
 BACKUP_FIRST_BYTE_TIMEOUT: Final = 600.0
+
+# The key in the unique ids of call group entities.
+CALLGROUP_KEY: Final = "callgroup"

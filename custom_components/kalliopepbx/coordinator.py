@@ -16,11 +16,13 @@ from collections.abc import (
     Mapping,
     Set as AbstractSet,
 )
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 
 from .api import (
     CallGroup,
@@ -35,6 +37,7 @@ from .api import (
     VoicemailCount,
 )
 from .const import (
+    CALLGROUP_KEY,
     CONF_VOICEMAIL_SENSORS,
     DOMAIN,
     REGISTRATIONS_INTERVAL,
@@ -54,8 +57,8 @@ if TYPE_CHECKING:
 VOICEMAIL_SENSOR_KEYS = ("voicemail_new", "voicemail_urgent", "voicemail_old")
 TOTAL_VOICEMAIL_KEY = "new_voicemails"
 VOICEMAIL_EVENT_KEY = "voicemail"
-# System polls (10 minutes apart) of 404 before listed call groups count as gone.
-CALLGROUPS_GONE_AFTER_POLLS = 3
+# How long call groups with entities must answer 404 before they count as gone.
+CALLGROUPS_GONE_AFTER = timedelta(minutes=30)
 
 
 class RegistrationsCoordinator(KalliopeCoordinator[RegistrationsData]):
@@ -281,9 +284,9 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         # The last call groups the PBX listed, kept through failures like
         # the extensions, so their entities are not removed by an outage.
         self.known_callgroups: Mapping[str, CallGroup] = {}
-        # System polls in a row the call group list was not found (404) since
-        # it was last listed; see `_callgroups_gone`.
-        self._callgroups_missing: int | None = None
+        # Since when the call group list is not found (404); see
+        # `_callgroups_gone`.
+        self._callgroups_missing_since: datetime | None = None
 
     async def _fetch(self) -> SystemData:
         unsupported: set[str] = set()
@@ -359,7 +362,7 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
                 self.known_callgroups, ((group.id, group) for group in groups)
             )
             self.known_callgroups = callgroups
-            self._callgroups_missing = 0
+            self._callgroups_missing_since = None
         elif "callgroups" in unsupported:
             self.known_callgroups = {}
         data = SystemData(
@@ -378,14 +381,30 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
     def _callgroups_gone(self) -> bool:
         """Whether a 404 on the call group list means this firmware has none.
 
-        Yes when it was never listed; once it was, a PBX starting up may
-        answer 404 for a while, and taking that for "no call groups" would
-        delete their entities, and with them the switches of earlier members.
+        At once when no call group entity is registered: nothing to lose.
+        Otherwise only after `CALLGROUPS_GONE_AFTER` of 404s: a PBX starting
+        up may answer 404 for a while (also across a restart of Home
+        Assistant), and taking that for "no call groups" would delete their
+        entities, their names and ids given by the user, and with them the
+        switches of earlier members.
         """
-        if self._callgroups_missing is None:
+        if not self._callgroup_entities_registered():
             return True
-        self._callgroups_missing += 1
-        return self._callgroups_missing >= CALLGROUPS_GONE_AFTER_POLLS
+        now = dt_util.utcnow()
+        if self._callgroups_missing_since is None:
+            self._callgroups_missing_since = now
+        return now - self._callgroups_missing_since >= CALLGROUPS_GONE_AFTER
+
+    def _callgroup_entities_registered(self) -> bool:
+        registry = er.async_get(self.hass)
+        prefix = f"{self.pbx_id}_"
+        return any(
+            entity.unique_id.startswith(prefix)
+            and f"_{CALLGROUP_KEY}_" in entity.unique_id
+            for entity in er.async_entries_for_config_entry(
+                registry, self.config_entry.entry_id
+            )
+        )
 
     @staticmethod
     def _raise_if_nothing_answered(

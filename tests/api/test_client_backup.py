@@ -325,6 +325,25 @@ async def test_the_pbx_may_build_the_backup_longer_than_the_timeout(
     assert out.getvalue() == b"".join(backup_chunks(300_001))
 
 
+async def test_a_session_timeout_does_not_cut_the_wait_short(
+    simulator: RunningSimulator,
+) -> None:
+    """Home Assistant's shared session keeps aiohttp's 5-minute total: the
+    first-byte wait and the gaps are the client's own limits, not the session's."""
+    state = simulator.state
+    state.set_backup(size=300_001, delay_s=1.5)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as short:
+        client = KalliopeClient(
+            short,
+            simulator.host,
+            port=simulator.port,
+            credentials=credentials_for(state),
+            timeout=5,
+        )
+        info = await client.create_backup(io.BytesIO(), name="n", first_byte_timeout=30)
+    assert info.size == 300_001
+
+
 async def test_the_first_byte_wait_has_an_end_and_the_gaps_keep_theirs(
     session: aiohttp.ClientSession, pbx: ReferencePbx
 ) -> None:

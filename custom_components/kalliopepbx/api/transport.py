@@ -36,6 +36,8 @@ from .errors import (
 from .request_bodies import build_request
 
 DEFAULT_TIMEOUT: Final = 10.0
+# For a streamed answer, whose limits are the client's own.
+UNLIMITED: Final = aiohttp.ClientTimeout(total=None)
 _KIB: Final = 1024
 # The ceiling of every answer; call records (CDR) get only this one.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * _KIB
@@ -330,6 +332,9 @@ class Transport:
                         headers=headers,
                         ssl=self._verify_ssl,
                         allow_redirects=False,
+                        # Ours are the limits: a session's own total (aiohttp's
+                        # default is 5 minutes) would cut a long transfer.
+                        timeout=UNLIMITED,
                     ) as response,
                 ):
                     if not 200 <= response.status < 300:
