@@ -505,6 +505,11 @@ class Worker:
         concurrency = runtime.voicemail.concurrency
         update_intervals = intervals_s(runtime)
         cycles = await self._cycles(runtime, mailboxes, baseline=False)
+        sequential_ms = (
+            await self._sequential_requests(runtime, mailboxes)
+            if self.latency_ms and self.size >= 1000 and mailboxes
+            else None
+        )
         baseline = await self._baseline(runtime, mailboxes)
         await hass.config_entries.async_unload(entry.entry_id)
         own_memory = (
@@ -526,10 +531,24 @@ class Worker:
             "load_average": os.getloadavg(),
             "rss_growth_mb": (rss_after - rss_before) / 2**20,
             "own_memory": own_memory,
+            "sequential_requests_ms": sequential_ms,
             "update_intervals_s": update_intervals,
             "cycles": {c.name: asdict(c) for c in cycles},
             "baseline": {c.name: asdict(c) for c in baseline},
         }
+
+    async def _sequential_requests(self, runtime: Any, mailboxes: list[str]) -> float:
+        """Every mailbox counted one after the other by the client, nothing else.
+
+        What a request costs in this run, the PBX's latency and both sides'
+        work included: the voicemail budget's time per request.
+        """
+        client = runtime.client
+        gc.collect()
+        start = time.perf_counter()
+        for mailbox in mailboxes:
+            await client.voicemail_count(mailbox)
+        return (time.perf_counter() - start) * 1000
 
     async def _own_memory(self, entry_id: str) -> dict[str, float]:
         """Who holds the memory of a loaded entry, by the file that allocated it.
@@ -874,16 +893,17 @@ def budget(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             waves = math.ceil(mailboxes / result["concurrency"])
             wall = cycles["voicemail"]["wall_ms"]
             base = result["baseline"].get("voicemail")
-            if base:
-                per_request = base["wall_ms"] / mailboxes
+            sequential = result.get("sequential_requests_ms")
+            if sequential:
+                per_request = sequential / mailboxes
                 limit_ms = BUDGET_VOICEMAIL_FACTOR * per_request * waves
                 allowed = mailboxes / waves
-                ratio = base["wall_ms"] / wall
+                ratio = sequential / wall
                 check(
                     f"voicemail cycle ({tag}, {result['concurrency']} in flight)",
-                    f"<= {BUDGET_VOICEMAIL_FACTOR:g} x {per_request:.1f} ms per"
-                    f" request (sequential, same run) x {waves} waves"
-                    f" = {limit_ms:.0f} ms, i.e. a speed-up"
+                    f"<= {BUDGET_VOICEMAIL_FACTOR:g} x {per_request:.2f} ms per"
+                    f" request (the client alone, one after the other, same run)"
+                    f" x {waves} waves = {limit_ms:.0f} ms, i.e. a speed-up"
                     f" >= {BUDGET_SPEEDUP_SHARE:g} x {allowed:.2f}",
                     f"{wall:.0f} ms, a speed-up of {ratio:.2f}x"
                     f" = {ratio / allowed:.2f} x {allowed:.2f}",
@@ -995,11 +1015,10 @@ def table(results: list[dict[str, Any]]) -> str:
         wide = c.get(f"voicemail_c{WIDE_CONCURRENCY}")
         base_vm = b.get("voicemail")
         waves = math.ceil(r["mailboxes"] / r["concurrency"]) if r["mailboxes"] else 0
-        # The bound from the sequential loop's time per request where there
-        # is one, else from the bare latency.
-        per_request = (
-            base_vm["wall_ms"] / r["mailboxes"] if base_vm else r["latency_ms"]
-        )
+        # The bound from the client's own sequential time per request where
+        # it was measured, else from the bare latency.
+        sequential = r.get("sequential_requests_ms")
+        per_request = sequential / r["mailboxes"] if sequential else r["latency_ms"]
         bound = BUDGET_VOICEMAIL_FACTOR * per_request * waves
         unchanged = max(
             c[n]["writes"] + c[n]["state_changed"] + c[n]["state_reported"]
