@@ -693,6 +693,7 @@ async def test_a_pbx_briefly_without_call_groups_keeps_their_entities(
     reference_pbx: ReferencePbx,
     reference_integration: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A 404 while the PBX starts up is not "no call groups": nothing is deleted.
 
@@ -731,8 +732,16 @@ async def test_a_pbx_briefly_without_call_groups_keeps_their_entities(
     for _ in range(3):
         await advance(hass, freezer, SYSTEM_INTERVAL)
     assert callgroup_entities(hass) == before
+    caplog.clear()
     await advance(hass, freezer, SYSTEM_INTERVAL)
     assert callgroup_entities(hass) == set()
+    # Said once, and not as if the list had come back.
+    messages = [record.getMessage() for record in caplog.records]
+    assert [m for m in messages if "taken as not offered" in m] == [
+        "KalliopePBX Office: GET /pbx/callgroups not found on the PBX for a while,"
+        " taken as not offered"
+    ]
+    assert not [m for m in messages if "available again" in m]
 
 
 async def test_disabled_non_member_switches_go_when_the_pbx_grows_past_the_limit(

@@ -422,7 +422,9 @@ class SystemCoordinator(KalliopeCoordinator[SystemData]):
         self.health.system_refreshed(
             data.license, data.license_refused_code, self.source
         )
-        self.health.endpoints_answered(self.source, self._endpoint_errors)
+        self.health.endpoints_answered(
+            self.source, self._endpoint_errors, data.unsupported
+        )
 
     async def _configs_from_brief(self, optional: Any) -> list[UserConfig] | None:
         """A firmware without `/users/configs/`: names from `/users/brief/`."""

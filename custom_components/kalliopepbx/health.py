@@ -6,7 +6,7 @@ a PBX is lost and one when it is back, and one repair issue per problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set as AbstractSet
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -137,15 +137,30 @@ class PbxHealth:
 
     @callback
     def endpoints_answered(
-        self, source: str, errors: Mapping[str, KalliopeError]
+        self,
+        source: str,
+        errors: Mapping[str, KalliopeError],
+        unsupported: AbstractSet[str] = frozenset(),
     ) -> None:
         """A refresh of `source` worked apart from `errors` (endpoint -> error).
 
-        One line when endpoints start failing, one when they answer again.
+        One line when endpoints start failing, one when they answer again or
+        are found not to be offered at all (`unsupported`).
         """
         failing = self._failing_endpoints.setdefault(source, {})
         lost = {name: err for name, err in errors.items() if name not in failing}
+        gone = [
+            failing.pop(name)
+            for name in list(failing)
+            if name not in errors and name in unsupported
+        ]
         back = [failing.pop(name) for name in list(failing) if name not in errors]
+        if gone:
+            LOGGER.info(
+                "%s: %s not found on the PBX for a while, taken as not offered",
+                self._title,
+                ", ".join(gone),
+            )
         if lost:
             LOGGER.info(
                 "%s: part of its data is unavailable: %s",
