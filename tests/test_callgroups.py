@@ -60,6 +60,13 @@ def written_members(pbx: ReferencePbx, path: str = PATH) -> list[list[list[str]]
     ]
 
 
+def take_out_203(pbx: ReferencePbx) -> None:
+    """Incoming without its second priority: 203 no longer rings in it."""
+    priorities = pbx.callgroups["incoming"].find("priorities")
+    assert priorities is not None
+    priorities.remove(priorities[1])
+
+
 @pytest.mark.usefixtures("reference_integration")
 async def test_sensor_shows_the_group(hass: HomeAssistant) -> None:
     """Member count as the state; members in ring order and the rest as attributes."""
@@ -463,9 +470,7 @@ async def test_groups_appear_and_disappear_with_the_pbx(
     assert hass.states.get(sales_203) is not None
 
     # Taken out on the PBX itself: its switch stays, off, to be turned back on.
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     await advance(hass, freezer, SYSTEM_INTERVAL)
     state = hass.states.get(RINGS_203)
     assert state is not None
@@ -601,9 +606,7 @@ async def test_a_switch_disabled_by_default_comes_on_when_its_extension_joins(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Put into the group by the action: its switch is enabled and shows on."""
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
     registry = er.async_get(hass)
@@ -655,9 +658,7 @@ async def test_no_switches_for_non_members_on_a_large_pbx(
     monkeypatch.setattr(
         "custom_components.kalliopepbx.callgroup_entities.NON_MEMBER_SWITCHES_MAX", 2
     )
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
     assert callgroup_entities(hass) == {SENSOR, RINGS_201, RINGS_202}
@@ -670,9 +671,7 @@ async def test_an_earlier_member_gets_its_switch_back_from_memory(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Its registry entry gone, the remembered priority makes it again, enabled."""
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     await advance(hass, freezer, SYSTEM_INTERVAL)
     entry_id = reference_integration.entry_id
     assert await hass.config_entries.async_unload(entry_id)
@@ -752,9 +751,7 @@ async def test_disabled_non_member_switches_go_when_the_pbx_grows_past_the_limit
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Nobody enabled it and the extension never rang there: it goes again."""
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
     assert RINGS_203 in callgroup_entities(hass)
@@ -763,9 +760,7 @@ async def test_disabled_non_member_switches_go_when_the_pbx_grows_past_the_limit
     )
     # A second group: 3 extensions x 2 groups is over the limit now.
     reference_pbx.load_callgroups("callgroups_two.xml")
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     await advance(hass, freezer, SYSTEM_INTERVAL)
     assert callgroup_entities(hass) == {
         SENSOR,
@@ -783,9 +778,7 @@ async def test_new_entities_disabled_by_the_user_stay_disabled_when_joining(
     hass.config_entries.async_update_entry(
         reference_entry, pref_disable_new_entities=True
     )
-    priorities = reference_pbx.callgroups["incoming"].find("priorities")
-    assert priorities is not None
-    priorities.remove(priorities[1])
+    take_out_203(reference_pbx)
     assert await hass.config_entries.async_setup(reference_entry.entry_id)
     await hass.async_block_till_done()
     await call_action(
