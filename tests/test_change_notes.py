@@ -54,6 +54,19 @@ async def _forwarding_to_hangup(hass: HomeAssistant) -> None:
     )
 
 
+async def _forwarding_outside(hass: HomeAssistant) -> None:
+    await call_action(
+        hass,
+        "set_call_forwarding",
+        {
+            "extension": "201",
+            "destination": "0612345678",
+            "gateway_type": "trunk",
+            "gateway_id": "2",
+        },
+    )
+
+
 CHANGES = {
     "callgroup_out": (
         _callgroup_member_out,
@@ -72,8 +85,13 @@ CHANGES = {
     ),
     "forwarding": (
         _forwarding_to_hangup,
-        "inoltro dell'interno 201 impostato su hangup",
-        "forwarding of extension 201 set to hangup",
+        "inoltro dell'interno 201: Riaggancia",
+        "forwarding of extension 201: Hang up",
+    ),
+    "forwarding_outside": (
+        _forwarding_outside,
+        "inoltro dell'interno 201: A un numero esterno 0612345678 (linea trunk 2)",
+        "forwarding of extension 201: To an external number 0612345678 (line trunk 2)",
     ),
 }
 
@@ -172,6 +190,16 @@ async def test_changes_saved_by_earlier_versions_still_shown(
             "callgroup:incoming": "202 out of Incoming",
             # The per-extension failover of the oldest versions.
             "201": {"type": "FORWARD_TO_EXTEN", "destination": "205"},
+            # A type of a firmware newer than the translations.
+            "204": {"type": "FORWARD_TO_PARKING", "destination": "7"},
+            # A forwarding note saved with its words already in English.
+            "forwarding:202": {
+                "translation_key": "change_forwarding",
+                "placeholders": {
+                    "extension": "202",
+                    "forwarding": "forward_to_external_number 333 via TRUNK 2",
+                },
+            },
             "voicemail:203": {
                 "translation_key": "change_voicemail_on",
                 "placeholders": {"extension": "203"},
@@ -183,7 +211,9 @@ async def test_changes_saved_by_earlier_versions_still_shown(
     await set_up(hass, reference_entry)
     assert unapplied_changes(hass, reference_entry) == (
         "202 out of Incoming; "
-        "inoltro dell'interno 201 impostato su forward_to_exten 205; "
+        "inoltro dell'interno 201: A un interno 205; "
+        "inoltro dell'interno 202: forward_to_external_number 333 via TRUNK 2; "
+        "inoltro dell'interno 204: forward_to_parking 7; "
         "segreteria telefonica dell'interno 203 attivata; "
         "change_gone"
     )
@@ -211,4 +241,40 @@ async def test_note_kept_across_a_restart(
     await set_up(hass, reference_entry)
     assert unapplied_changes(hass, reference_entry) == (
         "interno 202 tolto dal gruppo di chiamata Incoming"
+    )
+
+
+async def test_forwarding_note_worded_in_the_language_at_restart(
+    hass: HomeAssistant,
+    reference_pbx: ReferencePbx,
+    reference_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A forwarding is saved as type, destination and line, not as English words."""
+    await set_up(hass, reference_entry)
+    await leave_unapplied(hass, reference_pbx, _forwarding_outside)
+    assert unapplied_changes(hass, reference_entry) == (
+        "forwarding of extension 201: To an external number 0612345678 (line trunk 2)"
+    )
+    assert await hass.config_entries.async_unload(reference_entry.entry_id)
+    await hass.async_block_till_done()
+    stored = hass_storage[f"{DOMAIN}.{reference_entry.entry_id}.forwarding"]
+    assert stored["data"]["unapplied"]["forwarding:201"] == {
+        "translation_key": "change_forwarding",
+        "placeholders": {
+            "extension": "201",
+            "forwarding": {
+                "translation_key": "forwarding_via_line",
+                "placeholders": {
+                    "type": {"forwarding_type": "forward_to_external_number"},
+                    "destination": "0612345678",
+                    "line": "trunk 2",
+                },
+            },
+        },
+    }
+    await hass.config.async_update(language="it")
+    await set_up(hass, reference_entry)
+    assert unapplied_changes(hass, reference_entry) == (
+        "inoltro dell'interno 201: A un numero esterno 0612345678 (linea trunk 2)"
     )

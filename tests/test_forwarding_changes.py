@@ -227,7 +227,7 @@ async def test_unapplied_change_is_a_repair_issue_across_restarts(
     assert issue.translation_placeholders is not None
     assert (
         issue.translation_placeholders["changes"]
-        == "forwarding of extension 201 set to forward_to_exten 205"
+        == "forwarding of extension 201: To an extension 205"
     )
 
     await press(hass, button)
@@ -275,7 +275,7 @@ async def test_unapplied_change_fixed_from_the_issue(
     assert result["menu_options"] == ["apply", "revert"]
     assert (
         result["description_placeholders"]["changes"]
-        == "forwarding of extension 201 set to forward_to_exten 205"
+        == "forwarding of extension 201: To an extension 205"
     )
     result = await manager.async_configure(result["flow_id"], {"next_step_id": choice})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -319,7 +319,7 @@ async def test_stop_between_write_and_apply_leaves_an_issue(
     assert issue is not None
     assert issue.translation_placeholders == {
         "title": config_entry.title,
-        "changes": "forwarding of extension 201 set to forward_to_exten 205",
+        "changes": "forwarding of extension 201: To an extension 205",
     }
     await press(hass, APPLY)
     assert unapplied_issue(hass, config_entry) is None
@@ -391,7 +391,7 @@ async def test_unapplied_change_saved_by_an_earlier_version_is_still_shown(
     assert issue is not None
     assert issue.translation_placeholders == {
         "title": config_entry.title,
-        "changes": "forwarding of extension 201 set to forward_to_exten 205",
+        "changes": "forwarding of extension 201: To an extension 205",
     }
 
 

@@ -79,8 +79,8 @@ async def test_change_the_pbx_does_not_show_is_reported(
     assert err.value.translation_key == "forwarding_not_applied"
     assert err.value.translation_placeholders == {
         "extension": "201",
-        "expected": "forward_to_exten 203",
-        "actual": "forward_to_ivr 1",
+        "expected": "To an extension 203",
+        "actual": "To an IVR menu 1",
     }
     assert len(puts(reference_pbx)) == 1
     assert reference_pbx.pending is False
@@ -98,8 +98,49 @@ async def test_restore_the_pbx_does_not_show_is_reported(
     assert err.value.translation_key == "forwarding_not_applied"
     assert err.value.translation_placeholders == {
         "extension": "201",
-        "expected": "forward_to_ivr 1",
-        "actual": "forward_to_exten 203",
+        "expected": "To an IVR menu 1",
+        "actual": "To an extension 203",
+    }
+
+
+@pytest.mark.parametrize("failover_fixture", [TRUNK])
+async def test_change_not_shown_is_reported_in_italian(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """Both forwardings in Home Assistant's language, the outbound line included."""
+    await hass.config.async_update(language="it")
+    reference_pbx.keeps_writes = False
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "203"},
+        )
+    assert err.value.translation_key == "forwarding_not_applied"
+    assert err.value.translation_placeholders == {
+        "extension": "201",
+        "expected": "A un interno 203",
+        "actual": "A un numero esterno 0612345678 (linea trunk 2)",
+    }
+
+
+async def test_type_of_a_newer_firmware_is_shown_as_the_pbx_names_it(
+    hass: HomeAssistant, reference_pbx: ReferencePbx
+) -> None:
+    """A failover type without a translation is shown by its token."""
+    await hass.config.async_update(language="it")
+    reference_pbx.set_failover("201", type="FORWARD_TO_PARKING", value="7")
+    reference_pbx.keeps_writes = False
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(
+            hass,
+            "set_call_forwarding",
+            {"extension": "201", "type": "forward_to_exten", "destination": "203"},
+        )
+    assert err.value.translation_placeholders == {
+        "extension": "201",
+        "expected": "A un interno 203",
+        "actual": "forward_to_parking 7",
     }
 
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from homeassistant.exceptions import ServiceValidationError
 
 from .api import Failover, FailoverType, GatewayType, UserConfig
+from .change_notes import ChangeNote, ForwardingType, NoteValue
 from .const import DOMAIN
 
 
@@ -49,19 +50,33 @@ def forwarding_part(failover: Failover | None) -> tuple[str, str, str] | None:
     )
 
 
-def describe(failover: Failover | None) -> str:
-    """A failover in a few words, for errors and repair issues."""
+def forwarding_words(failover: Failover | None) -> NoteValue:
+    """Where calls go, kept as data: worded in the reader's language when shown."""
     if failover is None:
         return "-"
-    words = [_type_of(failover).lower()]
-    if failover.destination:
-        words.append(failover.destination)
-    if failover.type is FailoverType.FORWARD_TO_EXTERNAL_NUMBER and (
-        failover.gateway_id
+    kind = ForwardingType(_type_of(failover).lower())
+    if not failover.destination:
+        return kind
+    if line := _line_words(failover):
+        return ChangeNote(
+            "forwarding_via_line",
+            {"type": kind, "destination": failover.destination, "line": line},
+        )
+    return ChangeNote(
+        "forwarding_to", {"type": kind, "destination": failover.destination}
+    )
+
+
+def _line_words(failover: Failover) -> str:
+    """The outbound line of an outside forward, e.g. "trunk 2"; else nothing."""
+    if (
+        failover.type is not FailoverType.FORWARD_TO_EXTERNAL_NUMBER
+        or not failover.gateway_id
     ):
-        line = failover.gateway_type.value if failover.gateway_type else "?"
-        words.append(f"via {line} {failover.gateway_id}")
-    return " ".join(words)
+        return ""
+    if failover.gateway_type is None:
+        return failover.gateway_id
+    return f"{failover.gateway_type.value.lower()} {failover.gateway_id}"
 
 
 def line_of(failover: Failover | None) -> OutboundLine | None:

@@ -21,14 +21,15 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .api import Failover, FailoverType, KalliopeApiError, KalliopeError, UserConfig
+from .change_notes import async_load_note_texts, async_render_note
 from .config_changes import ConfigChanges
 from .const import CONF_ALLOWED_NUMBERS, DOMAIN
 from .errors import translate_error
 from .failover import (
     OutboundLine,
     default_failover,
-    describe,
     forwarding_part,
+    forwarding_words,
     known_gateway,
     whole_failover,
 )
@@ -287,13 +288,17 @@ class ForwardingManager:
         config = await self.entry.runtime_data.client.user_config(exten)
         actual = config.failover if config is not None else None
         if forwarding_part(actual) != forwarding_part(expected):
+            # Placeholders are plain text: worded now, in Home Assistant's language.
+            await async_load_note_texts(self.hass)
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="forwarding_not_applied",
                 translation_placeholders={
                     "extension": exten,
-                    "expected": describe(expected),
-                    "actual": describe(actual),
+                    "expected": async_render_note(
+                        self.hass, forwarding_words(expected)
+                    ),
+                    "actual": async_render_note(self.hass, forwarding_words(actual)),
                 },
             )
 

@@ -10,7 +10,7 @@ from homeassistant.helpers.storage import Store
 from .api import Failover
 from .change_notes import ChangeNote, StoredNote, is_stored_note
 from .const import DOMAIN
-from .failover import describe
+from .failover import forwarding_words
 
 STORAGE_VERSION = 1
 
@@ -90,7 +90,8 @@ def forwarding_change_key(exten: str) -> str:
 def forwarding_note(exten: str, failover: Failover | None) -> ChangeNote:
     """An extension's forwarding change, for the repair issue if not applied."""
     return ChangeNote(
-        "change_forwarding", {"extension": exten, "forwarding": describe(failover)}
+        "change_forwarding",
+        {"extension": exten, "forwarding": forwarding_words(failover)},
     )
 
 
