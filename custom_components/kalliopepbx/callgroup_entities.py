@@ -322,7 +322,10 @@ def _disabled_by_default(
     exten: str,
 ) -> bool:
     """Whether the extension's switch for the group is disabled as it was made."""
-    entity_entry = _switch_entry(registry, runtime, group_id, exten)
+    return _made_disabled(_switch_entry(registry, runtime, group_id, exten))
+
+
+def _made_disabled(entity_entry: er.RegistryEntry | None) -> bool:
     return (
         entity_entry is not None
         and entity_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
@@ -343,10 +346,7 @@ def _enable_new_members(
     enabled: list[str] = []
     for member in members_in_order(group):
         entity_entry = _switch_entry(registry, runtime, group.id, member.exten)
-        if (
-            entity_entry is not None
-            and entity_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-        ):
+        if entity_entry is not None and _made_disabled(entity_entry):
             registry.async_update_entity(entity_entry.entity_id, disabled_by=None)
             enabled.append(member.exten)
     return enabled
